@@ -1,0 +1,50 @@
+"""ohws: the OpenHarmony ``@ohos.net.webSocket`` API for Python, as a synchronous threaded client.
+
+    from ohws import webSocket
+    ws = webSocket.createWebSocket()
+    ws.on('message', lambda err, data: print(data))
+    ws.connect("ws://127.0.0.1:8080").result(timeout=10)
+"""
+
+from . import webSocket
+from ._errors import BusinessError, ErrorCode
+from ._policy import setNetworkPolicy
+from ._promise import Promise
+from ._state import State
+from ._version import __version__
+from .webSocket import (
+    ClientCert,
+    CloseResult,
+    HttpProxy,
+    OpenResult,
+    ProxyConfiguration,
+    ResponseHeaders,
+    TlsProtocol,
+    WebSocket,
+    WebSocketCloseOptions,
+    WebSocketOpenInfo,
+    WebSocketRequestOptions,
+    createWebSocket,
+)
+
+__all__ = [
+    "BusinessError",
+    "ClientCert",
+    "CloseResult",
+    "ErrorCode",
+    "HttpProxy",
+    "OpenResult",
+    "Promise",
+    "ProxyConfiguration",
+    "ResponseHeaders",
+    "State",
+    "TlsProtocol",
+    "WebSocket",
+    "WebSocketCloseOptions",
+    "WebSocketOpenInfo",
+    "WebSocketRequestOptions",
+    "__version__",
+    "createWebSocket",
+    "setNetworkPolicy",
+    "webSocket",
+]

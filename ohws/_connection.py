@@ -1,0 +1,541 @@
+"""One connection attempt: its reader thread, its writer thread and its message layer.
+
+Threads (SPEC section 6):
+
+* ``ohws-reader-<n>`` opens the stream, does the handshake, then does every read: frames,
+  messages, pings, the close handshake, the heartbeat. It never runs user code; events go
+  to the connection's lane.
+* ``ohws-writer-<n>`` (started at open) writes queued frames in call order, whole frames
+  only, so ``send`` never blocks its caller and frames from many threads never interleave.
+* the shared ``ohws-timer`` shuts the socket down when ``closeTimeout`` or ``connectTimeout``
+  runs out, which wakes whichever of the two is blocked.
+
+``_lock`` guards the state, the send queue and the close bookkeeping; no user code and no
+socket I/O run while it is held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import select
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import BusinessError, ErrorCode
+from ._frames import CloseCode, FrameParser, Opcode, ProtocolError, encode_frame
+from ._handshake import MAX_RESPONSE_HEAD, HandshakeError, build_request, check_response, new_key, parse_response
+from ._messages import Close, Message, MessageAssembler, Ping, Pong
+from ._options import CloseSpec, ConnectOptions
+from ._promise import Promise
+from ._proxy import resolve_proxy
+from ._state import State, check_transition
+from ._timer import TimerHandle, call_later
+from ._transport import ConnectError, open_stream
+from ._types import CloseResult, OpenResult, ResponseHeaders, WebSocketOpenInfo
+from ._url import Target
+
+__all__ = ["Connection", "EventSink"]
+
+logger = logging.getLogger("ohws")
+
+_RECV_SIZE = 256 * 1024
+_thread_numbers = itertools.count(1)
+
+
+class EventSink:
+    """Where a connection sends its events: the facade turns them into lane jobs."""
+
+    def emit(self, event: str, *args: Any) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def emit_message(self, data: str | bytes) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    opcode: Opcode
+    payload: bytes
+    promise: Promise[bool] | None
+
+
+def _unknown(detail: str) -> BusinessError:
+    return BusinessError.of(ErrorCode.UNKNOWN_ERROR, detail)
+
+
+def _connect_failed(detail: str, status: int = 0) -> BusinessError:
+    return BusinessError.of(ErrorCode.CONNECT_FAILED, detail, str(status))
+
+
+class _Lost(Exception):
+    """The connection ended without a close handshake; the message says why."""
+
+
+class Connection:
+    """One connect() call's connection. Created by the facade, driven by its own threads."""
+
+    def __init__(
+        self,
+        target: Target,
+        options: ConnectOptions,
+        ssl_context: ssl.SSLContext | None,
+        sink: EventSink,
+        connect_promise: Promise[bool],
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self._target = target
+        self._options = options
+        self._ssl_context = ssl_context
+        self._sink = sink
+        self._connect_promise = connect_promise
+        self._environ = dict(os.environ) if environ is None else environ
+        self._number = next(_thread_numbers)
+
+        self._lock = threading.Lock()
+        self._writable = threading.Condition(self._lock)
+        self.state = State.CONNECTING
+        self._queue: deque[_Outgoing] = deque()
+        self.buffered_amount = 0
+        self._sock: socket.socket | None = None
+        self._abort_requested = False  # close() while CONNECTING
+        self._connect_timed_out = False
+        self._local_close: CloseSpec | None = None  # what our close() sent
+        self._failure: ProtocolError | None = None  # what we failed the connection with
+        self._close_received: Close | None = None
+        self._close_sent = False
+        self._close_timed_out = False
+        self._close_waiters: list[Promise[bool]] = []
+        self._close_timer: TimerHandle | None = None
+        self._writer: threading.Thread | None = None
+        self._writer_stop = False
+        self.finished = threading.Event()
+
+        self._reader = threading.Thread(target=self._run, name=f"ohws-reader-{self._number}", daemon=True)
+        self._reader.start()
+
+    # ------------------------------------------------------------------ public side
+    def send(self, opcode: Opcode, payload: bytes, promise: Promise[bool]) -> None:
+        """Queue a data frame (CONNECTING or OPEN); reject with 2302999 otherwise."""
+        with self._lock:
+            if self.state not in (State.CONNECTING, State.OPEN):
+                error = _unknown(f"the connection is not open (state {self.state.name})")
+            else:
+                self._queue.append(_Outgoing(opcode, payload, promise))
+                self.buffered_amount += len(payload)
+                self._writable.notify()
+                return
+        promise._reject(error)
+
+    def close(self, spec: CloseSpec, promise: Promise[bool]) -> None:
+        """Start (or join) the close; ``promise`` resolves True once CLOSED."""
+        with self._lock:
+            state = self.state
+            if state is State.CLOSED:
+                error: BusinessError | None = _unknown("the connection is already closed")
+            else:
+                error = None
+                self._close_waiters.append(promise)
+                if state is State.CONNECTING:
+                    self._abort_requested = True
+                    sock = self._sock
+                elif state is State.OPEN:
+                    self._set_state(State.CLOSING)
+                    self._local_close = spec
+                    self._queue.append(_Outgoing(Opcode.CLOSE, _close_payload(spec.code, spec.reason), None))
+                    self._writable.notify()
+                    self._arm_close_timer()
+        if error is not None:
+            promise._reject(error)
+        elif state is State.CONNECTING:
+            _abort(sock)
+
+    # ------------------------------------------------------------------ helpers
+    def _set_state(self, new: State) -> None:
+        assert self._lock.locked(), "state changes happen under _lock"
+        check_transition(self.state, new)
+        self.state = new
+
+    def _arm_close_timer(self) -> None:
+        assert self._lock.locked()
+        if self._close_timer is None:
+            self._close_timer = call_later(self._options.close_timeout, self._on_close_timeout)
+
+    def _on_close_timeout(self) -> None:
+        with self._lock:
+            if self.state is State.CLOSED:
+                return
+            self._close_timed_out = True
+            sock = self._sock
+        _abort(sock)
+
+    def _on_connect_timeout(self) -> None:
+        with self._lock:
+            if self.state is not State.CONNECTING:
+                return
+            self._connect_timed_out = True
+            sock = self._sock
+        _abort(sock)
+
+    def _register_socket(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            doomed = self._abort_requested or self._connect_timed_out
+        if doomed:
+            _abort(sock)
+
+    # ------------------------------------------------------------------ reader thread
+    def _run(self) -> None:
+        try:
+            rest = self._open()
+            if rest is not None:
+                self._read_loop(rest)
+        except Exception:  # pragma: no cover - a bug; report it rather than hang
+            logger.exception("ohws: reader thread failed")
+            self._finish(error=_connect_failed("internal error in the reader thread"), result=CloseResult(1006, "internal error"))
+        finally:
+            self.finished.set()
+
+    def _open(self) -> bytes | None:
+        """Connect and handshake; on success emit the open events and return bytes read past the head."""
+        options, target = self._options, self._target
+        timer = call_later(options.connect_timeout, self._on_connect_timeout)
+        deadline = time.monotonic() + options.connect_timeout
+        status = 0
+        try:
+            route = resolve_proxy(options.proxy, target.host, target.secure, self._environ)
+            sock = open_stream(target, route, self._ssl_context, options.connect_timeout, self._register_socket)
+            self._register_socket(sock)
+            key = new_key()
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.sendall(build_request(target, options, key))
+            head, rest = _read_head(sock, deadline)
+            response = parse_response(head)
+            status = response.status
+            protocol = check_response(response, key, options.protocols)
+        except BusinessError as exc:
+            return self._fail_open(exc)
+        except ConnectError as exc:
+            return self._fail_open(_connect_failed(str(exc)))
+        except HandshakeError as exc:
+            return self._fail_open(_connect_failed(f"handshake rejected: {exc.detail}", exc.status))
+        except (TimeoutError, OSError) as exc:
+            why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
+            return self._fail_open(_connect_failed(f"{why} during the opening handshake", status))
+        finally:
+            timer.cancel()
+        with self._lock:
+            if self._abort_requested or self._connect_timed_out:
+                aborted = True
+            else:
+                aborted = False
+                sock.settimeout(None)
+                self._set_state(State.OPEN)
+                self._writer = threading.Thread(target=self._write_loop, name=f"ohws-writer-{self._number}", daemon=True)
+                self._writer.start()
+        if aborted:
+            return self._fail_open(_connect_failed("timed out during the opening handshake", status))
+        sink = self._sink
+        sink.emit("headerReceive", response.headers)
+        sink.emit("open", None, OpenResult(response.status, response.reason))
+        sink.emit("openInfo", None, WebSocketOpenInfo(response.status, response.reason, protocol))
+        self._connect_promise._resolve(True)
+        return rest
+
+    def _fail_open(self, error: BusinessError) -> None:
+        """The attempt failed or was aborted: settle everything, emit ``error`` unless aborted."""
+        with self._lock:
+            aborted = self._abort_requested and not self._connect_timed_out
+            if self._connect_timed_out and error.code == ErrorCode.CONNECT_FAILED:
+                error = _connect_failed(
+                    f"timed out after {self._options.connect_timeout:.3g}s (connectTimeout) connecting to {self._target.url}",
+                    int(error.data or 0),
+                )
+            self._set_state(State.CLOSED)
+            pending = list(self._queue)
+            self._queue.clear()
+            self.buffered_amount = 0
+            waiters, self._close_waiters = self._close_waiters, []
+            sock, self._sock = self._sock, None
+        _close_socket(sock)
+        if aborted:
+            reason = _unknown("close() was called before the connection opened")
+            self._connect_promise._reject(reason)
+        else:
+            self._sink.emit("error", error)
+            self._connect_promise._reject(error)
+        _reject_all(pending, _unknown("the connection failed before it opened"))
+        for waiter in waiters:
+            waiter._resolve(True)
+        return None
+
+    def _read_loop(self, rest: bytes) -> None:
+        sock = self._sock
+        assert sock is not None
+        options = self._options
+        parser = FrameParser(options.max_message_size)
+        assembler = MessageAssembler(options.max_message_size)
+        wait_readable = _readable_waiter(sock)
+        interval, pong_timeout = options.ping_interval, options.pong_timeout
+        last_received = last_ping = time.monotonic()
+        ping_outstanding = False
+        data = rest
+        try:
+            while True:
+                if data:
+                    parser.feed(data)
+                    while (frame := parser.next_frame()) is not None:
+                        event = assembler.receive(frame)
+                        if isinstance(event, Message):
+                            if self._close_received is None:
+                                self._sink.emit_message(event.data)
+                        elif isinstance(event, Ping):
+                            self._queue_control(Opcode.PONG, event.payload)
+                        elif isinstance(event, Close):
+                            if self._on_close_frame(event):
+                                return self._finish_closed()
+                        elif isinstance(event, Pong):
+                            pass
+                timeout: float | None = None
+                if interval:
+                    now = time.monotonic()
+                    if ping_outstanding and pong_timeout:
+                        due = last_ping + pong_timeout
+                        if now >= due:
+                            raise _Lost(f"no pong or other frame within pongTimeout ({pong_timeout}s) after a ping")
+                    else:
+                        due = max(last_received, last_ping) + interval
+                        if now >= due:
+                            last_ping, ping_outstanding = now, True
+                            self._queue_control(Opcode.PING, struct.pack("!d", now))
+                            due = now + (pong_timeout or interval)
+                    timeout = due - now
+                if not wait_readable(timeout):
+                    data = b""
+                    continue
+                data = sock.recv(_RECV_SIZE)
+                if not data:
+                    raise _Lost("the server closed the TCP connection without a close frame")
+                last_received = time.monotonic()
+                ping_outstanding = False
+        except ProtocolError as exc:
+            self._fail_connection(exc)
+            return self._finish_closed()
+        except _Lost as exc:
+            return self._finish_closed(lost=str(exc))
+        except (OSError, ValueError) as exc:
+            # ValueError: the socket was closed under us (abort while reading).
+            return self._finish_closed(lost=f"connection lost ({exc})")
+
+    def _queue_control(self, opcode: Opcode, payload: bytes) -> None:
+        """Pings and pongs go before queued data frames (a whole frame is never split)."""
+        with self._lock:
+            if self.state is State.CLOSED or self._close_sent:
+                return
+            self._queue.appendleft(_Outgoing(opcode, payload, None))
+            self._writable.notify()
+
+    def _on_close_frame(self, close: Close) -> bool:
+        """Handle the server's close frame; True when the close handshake is complete."""
+        with self._lock:
+            if self._close_received is not None:
+                return False
+            self._close_received = close
+            if self._close_sent:
+                return True
+            if self._local_close is None:
+                # Server-initiated: echo its code, drop data frames not yet written.
+                if self.state is State.OPEN:
+                    self._set_state(State.CLOSING)
+                dropped = [item for item in self._queue if item.promise is not None]
+                self._queue.clear()
+                self.buffered_amount = 0
+                payload = b"" if close.code is None else struct.pack("!H", close.code)
+                self._queue.append(_Outgoing(Opcode.CLOSE, payload, None))
+                self._writable.notify()
+                self._arm_close_timer()
+            else:
+                dropped = []
+        _reject_all(dropped, _unknown("the server closed the connection before the message was sent"))
+        return False
+
+    def _fail_connection(self, error: ProtocolError) -> None:
+        """RFC 6455 7.1.7: send a close frame with ``error.code``; the writer then closes TCP."""
+        with self._lock:
+            self._failure = error
+            if self._close_sent:
+                return
+            dropped = [item for item in self._queue if item.promise is not None]
+            self._queue.clear()
+            self.buffered_amount = 0
+            if self.state is State.OPEN:
+                self._set_state(State.CLOSING)
+            self._queue.append(_Outgoing(Opcode.CLOSE, _close_payload(error.code, error.reason), None))
+            self._writable.notify()
+            self._arm_close_timer()
+            writer = self._writer
+        _reject_all(dropped, _unknown(f"the connection failed: {error.reason}"))
+        if writer is not None:
+            writer.join(self._options.close_timeout)  # the timer aborts a writer stuck that long
+
+    def _finish_closed(self, lost: str | None = None) -> None:
+        with self._lock:
+            failure, local, received = self._failure, self._local_close, self._close_received
+            timed_out = self._close_timed_out
+        if failure is not None:
+            error: BusinessError | None = _connect_failed(f"protocol error: {failure.reason}")
+            result = CloseResult(int(failure.code), failure.reason)
+        elif local is not None:
+            error, result = None, CloseResult(local.code, local.reason)
+        elif received is not None:
+            code = CloseCode.NO_STATUS if received.code is None else received.code
+            error, result = None, CloseResult(int(code), received.reason)
+        else:
+            why = lost or "connection lost"
+            if timed_out:  # pragma: no cover - the timer only runs while closing
+                why = "close handshake timed out"
+            error, result = _connect_failed(why), CloseResult(int(CloseCode.ABNORMAL), why)
+        self._finish(error, result)
+
+    def _finish(self, error: BusinessError | None, result: CloseResult) -> None:
+        """Tear down: CLOSED, socket closed, writer gone, leftovers rejected, events out."""
+        with self._lock:
+            if self.state is not State.CLOSED:
+                self._set_state(State.CLOSED)
+            self._writer_stop = True
+            self._writable.notify_all()
+            pending = list(self._queue)
+            self._queue.clear()
+            self.buffered_amount = 0
+            waiters, self._close_waiters = self._close_waiters, []
+            sock, writer = self._sock, self._writer
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+        _abort(sock)
+        if writer is not None:
+            writer.join()
+        _close_socket(sock)
+        _reject_all(pending, _unknown("the connection closed before the message was sent"))
+        if error is not None:
+            self._sink.emit("error", error)
+        self._sink.emit("close", None, result)
+        for waiter in waiters:
+            waiter._resolve(True)
+
+    # ------------------------------------------------------------------ writer thread
+    def _write_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while True:
+            with self._lock:
+                while not self._queue and not self._writer_stop:
+                    self._writable.wait()
+                if self._writer_stop:
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+            frames = [encode_frame(item.opcode, item.payload) for item in batch]
+            try:
+                if len(frames) == 1:
+                    sock.sendall(frames[0])
+                else:
+                    sock.sendall(b"".join(frames))
+            except (OSError, ValueError) as exc:
+                with self._lock:
+                    self.buffered_amount -= sum(len(item.payload) for item in batch if item.promise)
+                _reject_all(batch, _unknown(f"the message could not be written ({exc})"))
+                _abort(sock)  # make sure the reader notices
+                return
+            close_written = False
+            with self._lock:
+                for item in batch:
+                    if item.promise is not None:
+                        self.buffered_amount -= len(item.payload)
+                    elif item.opcode is Opcode.CLOSE:
+                        close_written = self._close_sent = True
+                hang_up = close_written and (self._close_received is not None or self._failure is not None)
+            for item in batch:
+                if item.promise is not None:
+                    item.promise._resolve(True)
+            if hang_up:
+                # Both close frames are exchanged (or we are failing the connection):
+                # RFC 6455 7.1.1 lets the client close TCP now.
+                _abort(sock)
+                return
+
+
+def _close_payload(code: int, reason: str) -> bytes:
+    return struct.pack("!H", code) + reason.encode("utf-8")[:123]
+
+
+def _reject_all(items: list[_Outgoing], error: BusinessError) -> None:
+    for item in items:
+        if item.promise is not None:
+            item.promise._reject(error)
+
+
+def _abort(sock: socket.socket | None) -> None:
+    """Shut the socket down in both directions: wakes any thread blocked on it."""
+    if sock is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        # socket.socket.shutdown, not SSLSocket.shutdown: the TLS object stays usable
+        # by a thread that is inside a read or write right now.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _close_socket(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
+    """Read the response head; return it (without the blank line) and the bytes after it."""
+    buf = b""
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            return buf[:end], buf[end + 4 :]
+        if len(buf) > MAX_RESPONSE_HEAD:
+            raise HandshakeError(f"response head is larger than {MAX_RESPONSE_HEAD} bytes")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("handshake deadline passed")
+        sock.settimeout(remaining)
+        chunk = sock.recv(16384)
+        if not chunk:
+            raise HandshakeError("the server closed the connection during the handshake")
+        buf += chunk
+
+
+def _readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
+    """``wait(timeout)`` -> True when a recv will not block (TLS-buffered bytes count)."""
+    pending = sock.pending if isinstance(sock, ssl.SSLSocket) else None
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+
+        def wait(timeout: float | None) -> bool:
+            if pending is not None and pending():
+                return True
+            ms = -1 if timeout is None else max(int(timeout * 1000) + 1, 0)
+            return bool(poller.poll(ms))
+
+        return wait
+
+    def wait_select(timeout: float | None) -> bool:  # pragma: no cover - Windows
+        if pending is not None and pending():
+            return True
+        return bool(select.select([sock], [], [], timeout)[0])
+
+    return wait_select

@@ -1,0 +1,129 @@
+"""Where user code runs (SPEC section 6): a shared thread pool and one ordered lane per connection.
+
+A lane runs its jobs one at a time, in submission order, on whatever its dispatcher provides:
+by default the shared pool of ``ohws-dispatch-<n>`` daemon threads, which grows while every
+worker is busy (so a slow callback holds up only its own lane) and shrinks when idle.
+Exceptions from user code are logged on the ``ohws`` logger and go no further.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ["Dispatcher", "Lane", "shared_pool"]
+
+logger = logging.getLogger("ohws")
+
+#: jobs a lane runs before it yields its worker to other lanes.
+_LANE_BATCH = 256
+_IDLE_SECONDS = 10.0
+_MAX_WORKERS = 64
+
+
+class Dispatcher(Protocol):
+    """Anything that can run ``fn(*args)`` later, e.g. on a GUI thread."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
+
+
+class _Pool:
+    """A small elastic pool of daemon threads (no futures, no result objects)."""
+
+    def __init__(self, max_workers: int = _MAX_WORKERS, idle_seconds: float = _IDLE_SECONDS) -> None:
+        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._work_ready = threading.Condition(threading.Lock())
+        self._idle = 0
+        self._workers = 0
+        self._max_workers = max_workers
+        self._idle_seconds = idle_seconds
+        self._names = itertools.count(1)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        with self._work_ready:
+            self._jobs.append((fn, args))
+            if self._idle > len(self._jobs) - 1:
+                self._work_ready.notify()
+                return
+            if self._workers >= self._max_workers:
+                return
+            self._workers += 1
+        name = f"ohws-dispatch-{next(self._names)}"
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self._work_ready:
+                while not self._jobs:
+                    self._idle += 1
+                    woke = self._work_ready.wait(self._idle_seconds)
+                    self._idle -= 1
+                    if not woke and not self._jobs:
+                        self._workers -= 1
+                        return
+                fn, args = self._jobs.popleft()
+            fn(*args)  # lane drains catch everything themselves
+
+
+_shared_pool = _Pool()
+
+
+def shared_pool() -> Dispatcher:
+    """The process-wide pool that runs every lane without a dispatcher of its own."""
+    return _shared_pool
+
+
+def run_user_code(fn: Callable[..., Any], *args: Any) -> None:
+    """Call user code; log and swallow whatever it raises."""
+    try:
+        fn(*args)
+    except Exception:
+        logger.exception("ohws: exception in user callback %r", fn)
+
+
+class Lane:
+    """An ordered queue of jobs for one connection; at most one runs at a time.
+
+    ``submit`` may be called from any thread and never runs the job itself.
+    """
+
+    __slots__ = ("_dispatcher", "_jobs", "_jobs_lock", "_scheduled")
+
+    def __init__(self, dispatcher: Dispatcher | None = None) -> None:
+        self._dispatcher = dispatcher or _shared_pool
+        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._jobs_lock = threading.Lock()
+        self._scheduled = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        with self._jobs_lock:
+            self._jobs.append((fn, args))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            self._dispatcher.submit(self._drain)
+        except Exception:
+            # A dispatcher that refuses work (a destroyed GUI loop) drops this lane's jobs.
+            with self._jobs_lock:
+                dropped = len(self._jobs)
+                self._jobs.clear()
+                self._scheduled = False
+            logger.debug("ohws: dispatcher refused work; dropped %d callbacks", dropped, exc_info=True)
+
+    def _drain(self) -> None:
+        for _ in range(_LANE_BATCH):
+            with self._jobs_lock:
+                if not self._jobs:
+                    self._scheduled = False
+                    return
+                fn, args = self._jobs.popleft()
+            run_user_code(fn, *args)
+        self._schedule()  # more work waits: yield the worker, keep our place in line

@@ -1,0 +1,163 @@
+"""RFC 6455 framing, sans I/O: a frame parser for server frames, an encoder for client frames.
+
+The parser enforces the framing rules a client must (RFC 6455 section 5): unmasked server
+frames, no reserved bits (no extension is ever negotiated), known opcodes, short unfragmented
+control frames, minimal-form 64-bit lengths, and the receive size limit, which is checked
+from the frame header before any payload is buffered. Pure: no I/O, no threads.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = ["CloseCode", "Frame", "FrameParser", "Opcode", "ProtocolError", "encode_frame"]
+
+
+class Opcode(IntEnum):
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+    @property
+    def is_control(self) -> bool:
+        return self >= 0x8
+
+
+class CloseCode(IntEnum):
+    """Close codes ohws itself produces (RFC 6455 section 7.4.1)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    NO_STATUS = 1005
+    ABNORMAL = 1006
+    INVALID_DATA = 1007
+    MESSAGE_TOO_BIG = 1009
+
+
+class ProtocolError(Exception):
+    """The peer broke RFC 6455; ``code`` is the close code to fail the connection with."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(f"{reason} ({int(code)})")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    fin: bool
+    opcode: Opcode
+    payload: bytes
+
+
+_OPCODES = frozenset(int(op) for op in Opcode)
+_MAX_CONTROL_PAYLOAD = 125
+
+
+class FrameParser:
+    """Turns the byte stream from a server into frames.
+
+    ``feed(data)`` then call ``next_frame()`` until it returns None. ``max_payload`` (0 for
+    no limit) rejects a frame whose announced length exceeds it, before reading its payload.
+    """
+
+    __slots__ = ("_buf", "_max_payload", "_pos")
+
+    def __init__(self, max_payload: int = 0) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._max_payload = max_payload
+
+    def feed(self, data: bytes) -> None:
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buf) - self._pos
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, or None if more bytes are needed. May raise ProtocolError."""
+        buf, pos = self._buf, self._pos
+        available = len(buf) - pos
+        if available < 2:
+            return None
+        b0, b1 = buf[pos], buf[pos + 1]
+        if b0 & 0x70:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set without an extension")
+        raw_opcode = b0 & 0x0F
+        if raw_opcode not in _OPCODES:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"unknown opcode 0x{raw_opcode:x}")
+        opcode = Opcode(raw_opcode)
+        fin = bool(b0 & 0x80)
+        if b1 & 0x80:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame from the server is masked")
+        length = b1 & 0x7F
+        header = 2
+        if opcode.is_control and (not fin or length > _MAX_CONTROL_PAYLOAD):
+            what = "fragmented" if not fin else f"{length}-byte"
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"{what} control frame")
+        if length == 126:
+            if available < 4:
+                return None
+            (length,) = struct.unpack_from("!H", buf, pos + 2)
+            header = 4
+            if length < 126:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "length not in minimal form")
+        elif length == 127:
+            if available < 10:
+                return None
+            (length,) = struct.unpack_from("!Q", buf, pos + 2)
+            header = 10
+            if length >> 63:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "64-bit length has its top bit set")
+            if length < 65536:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "length not in minimal form")
+        if self._max_payload and length > self._max_payload:
+            raise ProtocolError(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"frame of {length} bytes exceeds maxMessageSize {self._max_payload}",
+            )
+        end = pos + header + length
+        if len(buf) < end:
+            return None
+        payload = bytes(buf[pos + header : end])
+        self._pos = end
+        return Frame(fin, opcode, payload)
+
+
+_NATIVE = sys.byteorder
+
+
+def apply_mask(data: bytes, mask: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated (the same operation masks and unmasks)."""
+    n = len(data)
+    if not n:
+        return b""
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, _NATIVE) ^ int.from_bytes(key, _NATIVE)).to_bytes(n, _NATIVE)
+
+
+def encode_frame(opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
+    """One masked client frame."""
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        header = struct.pack("!BB", b0, 0x80 | n)
+    elif n < 65536:
+        header = struct.pack("!BBH", b0, 0x80 | 126, n)
+    else:
+        header = struct.pack("!BBQ", b0, 0x80 | 127, n)
+    mask = os.urandom(4)
+    return b"".join((header, mask, apply_mask(payload, mask)))

@@ -1,0 +1,139 @@
+"""The message layer, sans I/O: frames in, messages and control events out (SPEC 4.4, 4.5).
+
+Reassembles fragments (list + join), validates UTF-8 strictly and incrementally (a bad byte
+fails at once; a truncated final sequence fails at the end of the message), applies
+``maxMessageSize`` across fragments, and parses close frames. Pure: no I/O, no threads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+from dataclasses import dataclass
+
+from ._frames import CloseCode, Frame, Opcode, ProtocolError
+from ._options import is_sendable_close_code
+
+__all__ = ["Close", "Message", "MessageAssembler", "Ping", "Pong", "parse_close_payload"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int | None  # None: the frame carried no status code
+    reason: str
+
+
+Event = Message | Ping | Pong | Close
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def parse_close_payload(payload: bytes) -> Close:
+    """Parse a close frame payload; raise ProtocolError for a bad code or reason."""
+    if not payload:
+        return Close(None, "")
+    if len(payload) == 1:
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    (code,) = struct.unpack_from("!H", payload)
+    if not is_sendable_close_code(code):
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"invalid close code {code}")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(CloseCode.INVALID_DATA, "close reason is not valid UTF-8") from None
+    return Close(code, reason)
+
+
+class MessageAssembler:
+    """Turns frames into :data:`Event`s; raises ProtocolError on a violation."""
+
+    __slots__ = ("_chunks", "_decoder", "_max_size", "_opcode", "_size", "_text")
+
+    def __init__(self, max_size: int = 0) -> None:
+        self._max_size = max_size
+        self._opcode: Opcode | None = None
+        self._chunks: list[bytes] = []
+        self._text: list[str] = []
+        self._size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+
+    @property
+    def in_message(self) -> bool:
+        """True between the first and the last fragment of a message."""
+        return self._opcode is not None
+
+    def receive(self, frame: Frame) -> Event | None:
+        opcode = frame.opcode
+        if opcode.is_control:
+            if opcode == Opcode.PING:
+                return Ping(frame.payload)
+            if opcode == Opcode.PONG:
+                return Pong(frame.payload)
+            return parse_close_payload(frame.payload)
+        if opcode == Opcode.CONT:
+            if self._opcode is None:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue")
+        elif self._opcode is not None:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
+        elif frame.fin:
+            return Message(self._whole(opcode, frame.payload))
+        else:
+            self._start(opcode)
+        return self._fragment(frame)
+
+    def _whole(self, opcode: Opcode, payload: bytes) -> str | bytes:
+        self._check_size(len(payload))
+        if opcode == Opcode.BINARY:
+            return payload
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
+
+    def _start(self, opcode: Opcode) -> None:
+        self._opcode = opcode
+        self._chunks, self._text = [], []
+        self._size = 0
+        self._decoder = _utf8_decoder("strict") if opcode == Opcode.TEXT else None
+
+    def _check_size(self, size: int) -> None:
+        if self._max_size and size > self._max_size:
+            raise ProtocolError(
+                CloseCode.MESSAGE_TOO_BIG,
+                f"message of {size}+ bytes exceeds maxMessageSize {self._max_size}",
+            )
+
+    def _fragment(self, frame: Frame) -> Message | None:
+        self._size += len(frame.payload)
+        self._check_size(self._size)
+        decoder = self._decoder
+        if decoder is None:
+            if frame.payload:  # empty fragments add nothing, so they cannot grow the list
+                self._chunks.append(frame.payload)
+        else:
+            try:
+                text = decoder.decode(frame.payload, frame.fin)
+            except UnicodeDecodeError:
+                raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
+            if text:
+                self._text.append(text)
+        if not frame.fin:
+            return None
+        data: str | bytes = b"".join(self._chunks) if decoder is None else "".join(self._text)
+        self._opcode, self._decoder, self._chunks, self._text = None, None, [], []
+        return Message(data)

@@ -1,0 +1,137 @@
+"""``Promise``: the result of the promise-style overloads (SPEC section 3).
+
+A ``concurrent.futures.Future`` with JavaScript's ``then``/``catch``/``finally_`` and
+``await`` support. Library threads settle promises directly, never through a lane, so a
+callback may block on a promise without deadlocking the library. Handlers run on the lane
+of the connection that made the promise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar, cast
+
+from ._dispatch import Lane, run_user_code
+
+__all__ = ["Promise"]
+
+T = TypeVar("T")
+_NO_HANDLER = object()
+
+
+class Promise(concurrent.futures.Future[T]):
+    """``result(timeout)`` returns the value or raises the ``BusinessError``."""
+
+    def __init__(self, lane: Lane | None = None) -> None:
+        super().__init__()
+        self._lane = lane or Lane()
+
+    def cancel(self) -> bool:
+        """Promises cannot be cancelled (as in JavaScript); always False."""
+        return False
+
+    # -- settling (library side) -------------------------------------------------------
+    def _resolve(self, value: T) -> None:
+        """Fulfil unless already settled (settling twice is a no-op, never an error)."""
+        if not self.done():
+            try:
+                self.set_result(value)
+            except concurrent.futures.InvalidStateError:
+                pass
+
+    def _reject(self, error: BaseException) -> None:
+        if not self.done():
+            try:
+                self.set_exception(error)
+            except concurrent.futures.InvalidStateError:
+                pass
+
+    def _deliver(self, callback: Callable[[Any, Any], object]) -> None:
+        """Call ``callback(err, value)`` on the lane once settled (the callback style)."""
+
+        def done(_: concurrent.futures.Future[T]) -> None:
+            error = self.exception()
+            if error is None:
+                self._lane.submit(run_user_code, callback, None, self.result())
+            else:
+                self._lane.submit(run_user_code, callback, error, None)
+
+        self.add_done_callback(done)
+
+    # -- chaining (user side) ----------------------------------------------------------
+    def then(
+        self,
+        on_fulfilled: Callable[[T], Any] | None = None,
+        on_rejected: Callable[[BaseException], Any] | None = None,
+    ) -> Promise[Any]:
+        """A new promise settled by the handler's return value or exception."""
+        derived: Promise[Any] = Promise(self._lane)
+
+        def settle() -> None:
+            error = self.exception()
+            handler: Callable[[Any], Any] | None = on_rejected if error is not None else on_fulfilled
+            argument: Any = error if error is not None else self.result()
+            if handler is None:
+                if error is not None:
+                    derived._reject(error)
+                else:
+                    derived._resolve(argument)
+                return
+            try:
+                outcome = handler(argument)
+            except BaseException as exc:
+                derived._reject(exc)
+                return
+            derived._adopt(outcome)
+
+        self.add_done_callback(lambda _: self._lane.submit(settle))
+        return derived
+
+    def catch(self, on_rejected: Callable[[BaseException], Any]) -> Promise[Any]:
+        """``then(None, on_rejected)``."""
+        return self.then(None, on_rejected)
+
+    def finally_(self, fn: Callable[[], Any]) -> Promise[T]:
+        """Run ``fn()`` either way; the derived promise keeps this one's outcome unless ``fn`` raises."""
+
+        def passthrough(value: T) -> T:
+            fn()
+            return value
+
+        def rethrow(error: BaseException) -> T:
+            fn()
+            raise error
+
+        return cast("Promise[T]", self.then(passthrough, rethrow))
+
+    def _adopt(self, outcome: Any) -> None:
+        """Settle with ``outcome``, following it if it is itself a future (JS thenable rule)."""
+        if isinstance(outcome, concurrent.futures.Future):
+
+            def follow(inner: concurrent.futures.Future[Any]) -> None:
+                error = inner.exception()
+                if error is not None:
+                    self._reject(error)
+                else:
+                    self._resolve(inner.result())
+
+            outcome.add_done_callback(follow)
+        else:
+            self._resolve(outcome)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return asyncio.wrap_future(self).__await__()
+
+    @classmethod
+    def resolved(cls, value: T, lane: Lane | None = None) -> Promise[T]:
+        promise: Promise[T] = cls(lane)
+        promise._resolve(value)
+        return promise
+
+    @classmethod
+    def rejected(cls, error: BaseException, lane: Lane | None = None) -> Promise[Any]:
+        promise: Promise[Any] = cls(lane)
+        promise._reject(error)
+        return promise

@@ -1,0 +1,108 @@
+"""The ArkTS option and result types (SPEC sections 1, 4, 7).
+
+Options are plain dicts with the ArkTS keys, typed here as ``TypedDict``s; results are
+small frozen dataclasses. Pure: no I/O, no threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal, NotRequired, TypedDict
+
+__all__ = [
+    "ClientCert",
+    "CloseResult",
+    "HttpProxy",
+    "OpenResult",
+    "ProxyConfiguration",
+    "ResponseHeaders",
+    "TlsProtocol",
+    "WebSocketCloseOptions",
+    "WebSocketOpenInfo",
+    "WebSocketRequestOptions",
+]
+
+
+class TlsProtocol(IntEnum):
+    """Lowest TLS version a ``wss://`` connection accepts (``minSupportTlsProtocol``)."""
+
+    TLS_V_1_0 = 0
+    TLS_V_1_1 = 1
+    TLS_V_1_2 = 2
+    TLS_V_1_3 = 3
+
+
+class ClientCert(TypedDict):
+    """A client certificate for mutual TLS; ``keyPassword`` is never logged."""
+
+    certPath: str
+    keyPath: str
+    keyPassword: NotRequired[str | None]
+
+
+class HttpProxy(TypedDict):
+    """An HTTP CONNECT proxy; ``password`` is never logged."""
+
+    host: str
+    port: int
+    exclusionList: NotRequired[list[str] | None]
+    username: NotRequired[str | None]
+    password: NotRequired[str | None]
+
+
+ProxyConfiguration = Literal["system", "no-proxy"] | HttpProxy
+
+
+class WebSocketRequestOptions(TypedDict, total=False):
+    """Options of ``connect``; every key is optional, ``None`` means "not given"."""
+
+    header: dict[str, str] | None
+    caPath: str | None
+    clientCert: ClientCert | None
+    skipServerCertVerification: bool | None
+    proxy: ProxyConfiguration | None
+    protocol: str | None
+    pingInterval: int | None
+    pongTimeout: int | None
+    minSupportTlsProtocol: TlsProtocol | int | None
+    supportOriginPort: bool | None
+    connectTimeout: float | None
+    closeTimeout: float | None
+    maxMessageSize: int | None
+
+
+class WebSocketCloseOptions(TypedDict, total=False):
+    """Options of ``close``: ``code`` (default 1000) and ``reason`` (default "")."""
+
+    code: int | None
+    reason: str | None
+
+
+ResponseHeaders = dict[str, str | list[str]]
+"""Handshake response headers: lower-cased name -> value, or a list for repeated names."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    """Payload of the ``open`` event."""
+
+    status: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOpenInfo:
+    """Payload of the ``openInfo`` event; ``protocol`` keeps the server's exact case."""
+
+    status: int
+    message: str
+    protocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """Payload of the ``close`` event."""
+
+    code: int
+    reason: str

@@ -1,0 +1,239 @@
+"""The ``WebSocket`` facade: ArkTS overloads, listeners and validation in front of a Connection.
+
+``connect``, ``send`` and ``close`` never raise: every failure, 401 included, reaches the
+callback or rejects the promise. ``on``/``off`` raise ``BusinessError(401)`` for bad
+arguments. Callbacks always run on the connection's lane, never on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, overload
+
+from . import _policy
+from ._connection import Connection, EventSink
+from ._dispatch import Dispatcher, Lane, run_user_code
+from ._errors import BusinessError, ErrorCode, parameter_error
+from ._events import Listeners
+from ._frames import Opcode
+from ._options import parse_close_options, parse_options
+from ._promise import Promise
+from ._state import State
+from ._tls import check_cert_files, make_ssl_context
+from ._types import WebSocketCloseOptions, WebSocketRequestOptions
+from ._url import parse_url
+
+__all__ = ["WebSocket", "createWebSocket"]
+
+AsyncCallback = Callable[[BusinessError | None, Any], Any]
+
+
+def _split_overload(
+    args: tuple[Any, ...], max_positional: int
+) -> tuple[tuple[Any, ...], AsyncCallback | None, BusinessError | None]:
+    """ArkTS overload resolution: a trailing callable is the callback.
+
+    Returns the other arguments, the callback (None for promise style) and a 401 when the
+    shape matches no overload.
+    """
+    callback: AsyncCallback | None = None
+    if args and callable(args[-1]):
+        callback, args = args[-1], args[:-1]
+    elif args and args[-1] is None and len(args) > max_positional:
+        args = args[:-1]  # an explicit None callback means promise style
+    if len(args) > max_positional:
+        return args, callback, parameter_error(f"too many arguments ({len(args)} before the callback)")
+    return args, callback, None
+
+
+class _Sink(EventSink):
+    """Turns connection events into lane jobs that look listeners up at delivery time."""
+
+    __slots__ = ("_lane", "_listeners")
+
+    def __init__(self, lane: Lane, listeners: Listeners) -> None:
+        self._lane = lane
+        self._listeners = listeners
+
+    def emit(self, event: str, *args: Any) -> None:
+        self._lane.submit(self._deliver, event, args)
+
+    def emit_message(self, data: str | bytes) -> None:
+        self._lane.submit(self._deliver_message, data)
+
+    def _deliver(self, event: str, args: tuple[Any, ...]) -> None:
+        for callback in self._listeners.get(event):
+            run_user_code(callback, *args)
+
+    def _deliver_message(self, data: str | bytes) -> None:
+        listeners = self._listeners
+        for callback in listeners.get("message"):
+            run_user_code(callback, None, data)
+        for callback in listeners.get("dataEnd"):
+            run_user_code(callback)
+
+
+class WebSocket:
+    """A WebSocket client object, as ``webSocket.createWebSocket()`` returns it.
+
+    One object holds at most one connection at a time; once CLOSED it may connect again.
+    """
+
+    def __init__(self, dispatcher: Dispatcher | None = None) -> None:
+        self._lane = Lane(dispatcher)
+        self._listeners = Listeners()
+        self._sink = _Sink(self._lane, self._listeners)
+        self._connection_lock = threading.Lock()
+        self._connection: Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<ohws.WebSocket state={self.state.name}>"
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> State:
+        """``CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED`` (extension)."""
+        connection = self._connection
+        return State.CLOSED if connection is None else connection.state
+
+    @property
+    def bufferedAmount(self) -> int:
+        """Bytes passed to ``send`` and not yet written to the socket (extension)."""
+        connection = self._connection
+        return 0 if connection is None else connection.buffered_amount
+
+    # ------------------------------------------------------------------ events
+    def on(self, type: str, callback: Callable[..., Any]) -> None:
+        """Add ``callback`` for event ``type``; raises BusinessError(401) for bad arguments."""
+        self._listeners.add(type, callback)
+
+    def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
+        """Remove ``callback`` (or every callback) for ``type``; raises BusinessError(401)."""
+        self._listeners.remove(type, callback)
+
+    # ------------------------------------------------------------------ helpers
+    def _outcome(self, callback: AsyncCallback | None, promise: Promise[bool]) -> Promise[bool] | None:
+        if callback is None:
+            return promise
+        promise._deliver(callback)
+        return None
+
+    def _failed(self, callback: AsyncCallback | None, error: BusinessError) -> Promise[bool] | None:
+        return self._outcome(callback, Promise.rejected(error, self._lane))
+
+    # ------------------------------------------------------------------ connect
+    @overload
+    def connect(self, url: str, /) -> Promise[bool]: ...
+    @overload
+    def connect(self, url: str, options: WebSocketRequestOptions | None, /) -> Promise[bool]: ...
+    @overload
+    def connect(self, url: str, callback: AsyncCallback, /) -> None: ...
+    @overload
+    def connect(self, url: str, options: WebSocketRequestOptions | None, callback: AsyncCallback, /) -> None: ...
+
+    def connect(self, url: Any, *args: Any) -> Promise[bool] | None:
+        """Open a connection; settles once the opening handshake is done (True) or failed.
+
+        Errors: 401 (arguments, options), 201 (policy), 2302001 (URL), 2302998 (domain),
+        2302002 (certificate file missing), 2302003 (already connecting or connected),
+        2302999 (unusable certificate or key; close() before open), 200 (the attempt failed).
+        """
+        rest, callback, error = _split_overload(args, 1)
+        try:
+            if error is not None:
+                raise error
+            if not isinstance(url, str):
+                raise parameter_error(f"url must be a str, not {type(url).__name__}")
+            options = parse_options(rest[0] if rest else None)
+            _policy.check_permission()
+            target = parse_url(url)
+            _policy.check_domain(target.host)
+            check_cert_files(options)
+            with self._connection_lock:
+                if self._connection is not None and self._connection.state is not State.CLOSED:
+                    raise BusinessError.of(
+                        ErrorCode.CONNECTION_ALREADY_EXISTS,
+                        f"this WebSocket is {self._connection.state.name}; close it or create another",
+                    )
+                context = make_ssl_context(options) if target.secure else None
+                promise: Promise[bool] = Promise(self._lane)
+                self._connection = Connection(target, options, context, self._sink, promise)
+        except BusinessError as exc:
+            return self._failed(callback, exc)
+        return self._outcome(callback, promise)
+
+    # ------------------------------------------------------------------ send
+    @overload
+    def send(self, data: str | bytes | bytearray | memoryview, /) -> Promise[bool]: ...
+    @overload
+    def send(self, data: str | bytes | bytearray | memoryview, callback: AsyncCallback, /) -> None: ...
+
+    def send(self, data: Any, *args: Any) -> Promise[bool] | None:
+        """Queue one message: ``str`` as a text frame, bytes-like as a binary frame.
+
+        Settles True once the whole frame is written. Errors: 401 (data type), 201,
+        2302999 (not CONNECTING or OPEN, or the connection ended before it was written).
+        """
+        rest, callback, error = _split_overload(args, 0)
+        try:
+            if error is not None:
+                raise error
+            if isinstance(data, str):
+                try:
+                    payload, opcode = data.encode("utf-8"), Opcode.TEXT
+                except UnicodeEncodeError:
+                    raise parameter_error("data is a str that is not encodable as UTF-8 (lone surrogate)") from None
+            elif isinstance(data, bytes | bytearray | memoryview):
+                payload, opcode = bytes(data), Opcode.BINARY
+            else:
+                raise parameter_error(f"data must be str, bytes, bytearray or memoryview, not {type(data).__name__}")
+            _policy.check_permission()
+        except BusinessError as exc:
+            return self._failed(callback, exc)
+        promise: Promise[bool] = Promise(self._lane)
+        connection = self._connection
+        if connection is None:
+            promise._reject(BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)"))
+        else:
+            connection.send(opcode, payload, promise)
+        return self._outcome(callback, promise)
+
+    # ------------------------------------------------------------------ close
+    @overload
+    def close(self, /) -> Promise[bool]: ...
+    @overload
+    def close(self, options: WebSocketCloseOptions | None, /) -> Promise[bool]: ...
+    @overload
+    def close(self, callback: AsyncCallback, /) -> None: ...
+    @overload
+    def close(self, options: WebSocketCloseOptions | None, callback: AsyncCallback, /) -> None: ...
+
+    def close(self, *args: Any) -> Promise[bool] | None:
+        """Close the connection; settles True once it is CLOSED.
+
+        OPEN: close handshake (``closeTimeout``, then abort). CONNECTING: the attempt is
+        aborted and connect rejects with 2302999. Errors: 401 (options), 201, 2302999
+        (never connected or already closed).
+        """
+        rest, callback, error = _split_overload(args, 1)
+        try:
+            if error is not None:
+                raise error
+            spec = parse_close_options(rest[0] if rest else None)
+            _policy.check_permission()
+        except BusinessError as exc:
+            return self._failed(callback, exc)
+        promise: Promise[bool] = Promise(self._lane)
+        connection = self._connection
+        if connection is None:
+            promise._reject(BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)"))
+        else:
+            connection.close(spec, promise)
+        return self._outcome(callback, promise)
+
+
+def createWebSocket(dispatcher: Dispatcher | None = None) -> WebSocket:
+    """A new, CLOSED ``WebSocket``. ``dispatcher`` (extension) runs its callbacks instead of the
+    shared pool: any object with ``submit(fn, *args)``, e.g. one that posts to a GUI thread."""
+    return WebSocket(dispatcher)

@@ -1,0 +1,75 @@
+"""Shared fixtures: thread-leak guard, a clean proxy environment, loopback servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import ohws
+from ohws import WebSocket, webSocket
+
+from .recorder import Recorder
+from .servers import TIMEOUT, echo, websockets_server
+
+# Shared, process-wide threads: a bounded pool and one timer, not per connection.
+_SHARED_THREADS = ("ohws-dispatch-", "ohws-timer")
+
+
+def _connection_threads() -> list[threading.Thread]:
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("ohws-") and not t.name.startswith(_SHARED_THREADS)
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leak() -> Iterator[None]:
+    """Fail a test that leaves an ohws-reader/writer thread running (after a bounded grace)."""
+    before = set(_connection_threads())
+    yield
+    deadline = time.monotonic() + TIMEOUT
+    for thread in _connection_threads():
+        if thread not in before:
+            thread.join(max(deadline - time.monotonic(), 0))
+    leaked = [t.name for t in _connection_threads() if t not in before and t.is_alive()]
+    assert not leaked, f"leaked threads: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No proxy variable reaches a test unless it sets one; the network policy is reset."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    yield
+    ohws.setNetworkPolicy(True, None)
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    """A websockets echo server on loopback."""
+    with websockets_server(echo) as url:
+        yield url
+
+
+@pytest.fixture
+def ws() -> Iterator[WebSocket]:
+    """A fresh WebSocket, closed (and waited for) after the test if still connected."""
+    sock = webSocket.createWebSocket()
+    yield sock
+    if sock.state is not ohws.State.CLOSED:
+        promise = sock.close()
+        if promise is not None:
+            try:
+                promise.result(TIMEOUT)
+            except ohws.BusinessError:
+                pass
+
+
+@pytest.fixture
+def recorder(ws: WebSocket) -> Recorder:
+    return Recorder(ws)

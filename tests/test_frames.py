@@ -1,0 +1,224 @@
+"""RFC 6455 framing and the message layer, sans I/O (SPEC 4.4, 4.5)."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from ohws._frames import CloseCode, Frame, FrameParser, Opcode, ProtocolError, apply_mask, encode_frame
+from ohws._messages import Close, Message, MessageAssembler, Ping, Pong, parse_close_payload
+
+from .servers import frame_bytes
+
+
+def parse_all(data: bytes, max_payload: int = 0, step: int | None = None) -> list[Frame]:
+    parser = FrameParser(max_payload)
+    frames: list[Frame] = []
+    chunks = [data] if step is None else [data[i : i + step] for i in range(0, len(data), step)]
+    for chunk in chunks:
+        parser.feed(chunk)
+        while (frame := parser.next_frame()) is not None:
+            frames.append(frame)
+    return frames
+
+
+def violation(data: bytes, max_payload: int = 0) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        parse_all(data, max_payload)
+    return info.value
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_lengths_round_trip_byte_by_byte_and_whole(size: int) -> None:
+    """7-, 16- and 64-bit lengths parse, whether bytes come at once or in small pieces."""
+    payload = os.urandom(size)
+    data = frame_bytes(0x2, payload)
+    assert parse_all(data) == [Frame(True, Opcode.BINARY, payload)]
+    assert parse_all(data, step=7 if size > 1000 else 1) == [Frame(True, Opcode.BINARY, payload)]
+
+
+def test_several_frames_in_one_read() -> None:
+    """Frames that arrive together come out in order."""
+    data = frame_bytes(0x1, b"a", fin=False) + frame_bytes(0x9, b"p") + frame_bytes(0x0, b"b")
+    assert parse_all(data) == [
+        Frame(False, Opcode.TEXT, b"a"),
+        Frame(True, Opcode.PING, b"p"),
+        Frame(True, Opcode.CONT, b"b"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "word"),
+    [
+        (frame_bytes(0x1, b"x", mask=b"abcd"), "masked"),
+        (frame_bytes(0x1, b"x", rsv=4), "reserved bits"),
+        (frame_bytes(0x1, b"x", rsv=1), "reserved bits"),
+        (frame_bytes(0x3, b"x"), "unknown opcode 0x3"),
+        (frame_bytes(0xB, b""), "unknown opcode 0xb"),
+        (frame_bytes(0x9, b"x" * 126), "126-byte control frame"),
+        (frame_bytes(0x8, b"\x03\xe8", fin=False), "fragmented control frame"),
+        (frame_bytes(0x2, b"x" * 10, length=10)[:1] + bytes([126]) + struct.pack("!H", 10), "minimal"),
+        (bytes([0x82, 127]) + struct.pack("!Q", 2**63), "top bit"),
+        (bytes([0x82, 127]) + struct.pack("!Q", 100), "minimal"),
+    ],
+)
+def test_framing_violations_are_1002(data: bytes, word: str) -> None:
+    """Masked, RSV, unknown opcode, bad control frames and bad lengths fail with 1002."""
+    error = violation(data)
+    assert error.code == CloseCode.PROTOCOL_ERROR
+    assert word in error.reason
+
+
+def test_announced_length_over_limit_fails_before_payload() -> None:
+    """A header announcing more than maxMessageSize fails at once with 1009 (no allocation)."""
+    header = bytes([0x82, 127]) + struct.pack("!Q", 2**62)
+    parser = FrameParser(max_payload=1024)
+    parser.feed(header)
+    with pytest.raises(ProtocolError) as info:
+        parser.next_frame()
+    assert info.value.code == CloseCode.MESSAGE_TOO_BIG
+    assert parser.buffered == len(header)
+
+
+def test_partial_header_waits() -> None:
+    """Fewer bytes than a header asks for return None, not an error."""
+    parser = FrameParser()
+    parser.feed(bytes([0x82, 127, 0, 0]))
+    assert parser.next_frame() is None
+
+
+def test_encode_frame_is_masked_and_decodable() -> None:
+    """Client frames are masked; unmasking gives the payload back, for every length form."""
+    for size in (0, 5, 300, 70_000):
+        payload = os.urandom(size)
+        frame = encode_frame(Opcode.BINARY, payload)
+        assert frame[0] == 0x82
+        assert frame[1] & 0x80
+        offset = {0: 2, 5: 2, 300: 4, 70_000: 10}[size]
+        mask = frame[offset : offset + 4]
+        assert apply_mask(frame[offset + 4 :], mask) == payload
+    assert encode_frame(Opcode.TEXT, b"x", fin=False)[0] == 0x01
+
+
+# ---------------------------------------------------------------- message layer
+
+
+def feed(frames: list[Frame], max_size: int = 0) -> list[object]:
+    assembler = MessageAssembler(max_size)
+    return [event for frame in frames if (event := assembler.receive(frame)) is not None]
+
+
+def test_fragmented_text_with_pings_between() -> None:
+    """Fragments reassemble into one message; control frames between them are delivered."""
+    events = feed(
+        [
+            Frame(False, Opcode.TEXT, "hé".encode()[:2]),
+            Frame(True, Opcode.PING, b"1"),
+            Frame(False, Opcode.CONT, "hé".encode()[2:] + b" w"),
+            Frame(True, Opcode.PONG, b"2"),
+            Frame(True, Opcode.CONT, b"orld"),
+        ]
+    )
+    assert events == [Ping(b"1"), Pong(b"2"), Message("hé world")]
+
+
+def test_fragmented_binary_and_empty_fragments() -> None:
+    """Binary fragments join to bytes; empty fragments are legal and add nothing."""
+    events = feed(
+        [Frame(False, Opcode.BINARY, b"ab"), Frame(False, Opcode.CONT, b""), Frame(True, Opcode.CONT, b"c")]
+    )
+    assert events == [Message(b"abc")]
+    assert feed([Frame(True, Opcode.TEXT, b"")]) == [Message("")]
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [Frame(True, Opcode.TEXT, b"ok \xe2\x82")],  # truncated final sequence
+        [Frame(False, Opcode.TEXT, b"\xe2\x82"), Frame(True, Opcode.CONT, b"")],  # truncated across fragments
+        [Frame(True, Opcode.TEXT, b"\xff")],
+        [Frame(True, Opcode.TEXT, b"\xed\xa0\x80")],  # encoded surrogate
+        [Frame(False, Opcode.TEXT, b"a\xc0"), Frame(True, Opcode.CONT, b"\xaf")],  # overlong split
+    ],
+)
+def test_invalid_utf8_is_1007(frames: list[Frame]) -> None:
+    """Invalid or truncated UTF-8 in text fails with 1007, also across fragments."""
+    with pytest.raises(ProtocolError) as info:
+        feed(frames)
+    assert info.value.code == CloseCode.INVALID_DATA
+
+
+def test_invalid_utf8_fails_at_the_bad_fragment() -> None:
+    """A bad byte fails when its fragment arrives, not at the end of the message."""
+    assembler = MessageAssembler()
+    with pytest.raises(ProtocolError):
+        assembler.receive(Frame(False, Opcode.TEXT, b"\xff"))
+
+
+@pytest.mark.parametrize(
+    ("frames", "word"),
+    [
+        ([Frame(True, Opcode.CONT, b"x")], "continuation frame without"),
+        ([Frame(False, Opcode.TEXT, b"a"), Frame(True, Opcode.BINARY, b"b")], "inside a fragmented"),
+        ([Frame(False, Opcode.BINARY, b"a"), Frame(True, Opcode.TEXT, b"b")], "inside a fragmented"),
+    ],
+)
+def test_bad_continuation_is_1002(frames: list[Frame], word: str) -> None:
+    """A continuation without a start, or a new message inside one, fails with 1002."""
+    with pytest.raises(ProtocolError) as info:
+        feed(frames)
+    assert info.value.code == CloseCode.PROTOCOL_ERROR
+    assert word in info.value.reason
+
+
+def test_message_size_limit_across_fragments() -> None:
+    """maxMessageSize counts the whole message: 1009 once the fragments exceed it."""
+    assert feed([Frame(True, Opcode.BINARY, b"x" * 10)], max_size=10) == [Message(b"x" * 10)]
+    with pytest.raises(ProtocolError) as info:
+        feed([Frame(False, Opcode.BINARY, b"x" * 6), Frame(True, Opcode.CONT, b"x" * 5)], max_size=10)
+    assert info.value.code == CloseCode.MESSAGE_TOO_BIG
+    with pytest.raises(ProtocolError):
+        feed([Frame(True, Opcode.TEXT, b"x" * 11)], max_size=10)
+
+
+def test_many_tiny_fragments_reassemble() -> None:
+    """100,000 one-byte fragments reassemble (list + join, linear time)."""
+    frames = [Frame(False, Opcode.BINARY, b"a")] + [Frame(False, Opcode.CONT, b"b")] * 99_998
+    frames.append(Frame(True, Opcode.CONT, b"c"))
+    (message,) = feed(frames)
+    assert isinstance(message, Message)
+    assert message.data == b"a" + b"b" * 99_998 + b"c"
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"", Close(None, "")),
+        (struct.pack("!H", 1000), Close(1000, "")),
+        (struct.pack("!H", 4000) + "bye ✓".encode(), Close(4000, "bye ✓")),
+        (struct.pack("!H", 1014), Close(1014, "")),
+    ],
+)
+def test_close_payloads(payload: bytes, expected: Close) -> None:
+    """Close frames carry no code, or a valid code and a UTF-8 reason."""
+    assert parse_close_payload(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        (b"\x03", CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1005), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1006), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 999), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 2000), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1000) + b"\xff", CloseCode.INVALID_DATA),
+    ],
+)
+def test_bad_close_payloads(payload: bytes, code: CloseCode) -> None:
+    """A 1-byte payload or a reserved code is 1002; a non-UTF-8 reason is 1007."""
+    with pytest.raises(ProtocolError) as info:
+        parse_close_payload(payload)
+    assert info.value.code == code
