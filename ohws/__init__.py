@@ -1,9 +1,9 @@
 """ohws: the OpenHarmony ``@ohos.net.webSocket`` API for Python, as a synchronous threaded client.
 
-    from ohws import webSocket
-    ws = webSocket.createWebSocket()
-    ws.on('message', lambda err, data: print(data))
-    ws.connect("ws://127.0.0.1:8080").result(timeout=10)
+from ohws import webSocket
+ws = webSocket.createWebSocket()
+ws.on('message', lambda err, data: print(data))
+ws.connect("ws://127.0.0.1:8080").result(timeout=10)
 """
 
 from . import webSocket

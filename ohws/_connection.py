@@ -33,7 +33,15 @@ from typing import Any
 
 from ._errors import BusinessError, ErrorCode
 from ._frames import CloseCode, FrameParser, Opcode, ProtocolError, encode_frame
-from ._handshake import MAX_RESPONSE_HEAD, HandshakeError, build_request, check_response, new_key, parse_response
+from ._handshake import (
+    MAX_RESPONSE_HEAD,
+    HandshakeError,
+    Response,
+    build_request,
+    check_response,
+    new_key,
+    parse_response,
+)
 from ._messages import Close, Message, MessageAssembler, Ping, Pong
 from ._options import CloseSpec, ConnectOptions
 from ._promise import Promise
@@ -41,7 +49,7 @@ from ._proxy import resolve_proxy
 from ._state import State, check_transition
 from ._timer import TimerHandle, call_later
 from ._transport import ConnectError, open_stream
-from ._types import CloseResult, OpenResult, ResponseHeaders, WebSocketOpenInfo
+from ._types import CloseResult, OpenResult, WebSocketOpenInfo
 from ._url import Target
 
 __all__ = ["Connection", "EventSink"]
@@ -104,7 +112,8 @@ class Connection:
         self._lock = threading.Lock()
         self._writable = threading.Condition(self._lock)
         self.state = State.CONNECTING
-        self._queue: deque[_Outgoing] = deque()
+        self._queue: deque[_Outgoing] = deque()  # data frames, then at most one close frame
+        self._control: deque[_Outgoing] = deque()  # pings and pongs: written before data
         self.buffered_amount = 0
         self._sock: socket.socket | None = None
         self._abort_requested = False  # close() while CONNECTING
@@ -165,6 +174,14 @@ class Connection:
         check_transition(self.state, new)
         self.state = new
 
+    def _take_queue(self) -> list[_Outgoing]:
+        """Remove every queued frame; their bytes no longer count as buffered."""
+        assert self._lock.locked()
+        items = list(self._queue)
+        self._queue.clear()
+        self.buffered_amount -= sum(len(item.payload) for item in items if item.promise is not None)
+        return items
+
     def _arm_close_timer(self) -> None:
         assert self._lock.locked()
         if self._close_timer is None:
@@ -201,49 +218,38 @@ class Connection:
                 self._read_loop(rest)
         except Exception:  # pragma: no cover - a bug; report it rather than hang
             logger.exception("ohws: reader thread failed")
-            self._finish(error=_connect_failed("internal error in the reader thread"), result=CloseResult(1006, "internal error"))
+            self._finish(
+                error=_connect_failed("internal error in the reader thread"),
+                result=CloseResult(1006, "internal error"),
+            )
         finally:
             self.finished.set()
 
     def _open(self) -> bytes | None:
         """Connect and handshake; on success emit the open events and return bytes read past the head."""
-        options, target = self._options, self._target
-        timer = call_later(options.connect_timeout, self._on_connect_timeout)
-        deadline = time.monotonic() + options.connect_timeout
-        status = 0
+        timer = call_later(self._options.connect_timeout, self._on_connect_timeout)
         try:
-            route = resolve_proxy(options.proxy, target.host, target.secure, self._environ)
-            sock = open_stream(target, route, self._ssl_context, options.connect_timeout, self._register_socket)
-            self._register_socket(sock)
-            key = new_key()
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            sock.sendall(build_request(target, options, key))
-            head, rest = _read_head(sock, deadline)
-            response = parse_response(head)
-            status = response.status
-            protocol = check_response(response, key, options.protocols)
+            response, protocol, rest = self._handshake()
         except BusinessError as exc:
-            return self._fail_open(exc)
-        except ConnectError as exc:
-            return self._fail_open(_connect_failed(str(exc)))
-        except HandshakeError as exc:
-            return self._fail_open(_connect_failed(f"handshake rejected: {exc.detail}", exc.status))
-        except (TimeoutError, OSError) as exc:
-            why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
-            return self._fail_open(_connect_failed(f"{why} during the opening handshake", status))
+            failure: BusinessError | None = exc
+        else:
+            failure = None
         finally:
             timer.cancel()
         with self._lock:
-            if self._abort_requested or self._connect_timed_out:
-                aborted = True
-            else:
-                aborted = False
-                sock.settimeout(None)
+            if failure is None and (self._abort_requested or self._connect_timed_out):
+                failure = _connect_failed("timed out during the opening handshake", response.status)
+            if failure is None:
+                assert self._sock is not None
+                self._sock.settimeout(None)
                 self._set_state(State.OPEN)
-                self._writer = threading.Thread(target=self._write_loop, name=f"ohws-writer-{self._number}", daemon=True)
+                self._writer = threading.Thread(
+                    target=self._write_loop, name=f"ohws-writer-{self._number}", daemon=True
+                )
                 self._writer.start()
-        if aborted:
-            return self._fail_open(_connect_failed("timed out during the opening handshake", status))
+        if failure is not None:
+            self._fail_open(failure)
+            return None
         sink = self._sink
         sink.emit("headerReceive", response.headers)
         sink.emit("open", None, OpenResult(response.status, response.reason))
@@ -251,19 +257,44 @@ class Connection:
         self._connect_promise._resolve(True)
         return rest
 
+    def _handshake(self) -> tuple[Response, str | None, bytes]:
+        """Open the stream and do the opening handshake; raise BusinessError(200) on failure."""
+        options, target = self._options, self._target
+        deadline = time.monotonic() + options.connect_timeout
+        status = 0
+        try:
+            route = resolve_proxy(options.proxy, target.host, target.secure, self._environ)
+            sock = open_stream(
+                target, route, self._ssl_context, options.connect_timeout, self._register_socket
+            )
+            self._register_socket(sock)
+            key = new_key()
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.sendall(build_request(target, options, key))
+            head, rest = _read_head(sock, deadline)
+            response = parse_response(head)
+            status = response.status
+            return response, check_response(response, key, options.protocols), rest
+        except ConnectError as exc:
+            raise _connect_failed(str(exc)) from None
+        except HandshakeError as exc:
+            raise _connect_failed(f"handshake rejected: {exc.detail}", exc.status) from None
+        except (TimeoutError, OSError) as exc:
+            why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
+            raise _connect_failed(f"{why} during the opening handshake", status) from None
+
     def _fail_open(self, error: BusinessError) -> None:
         """The attempt failed or was aborted: settle everything, emit ``error`` unless aborted."""
         with self._lock:
             aborted = self._abort_requested and not self._connect_timed_out
             if self._connect_timed_out and error.code == ErrorCode.CONNECT_FAILED:
+                limit = self._options.connect_timeout
                 error = _connect_failed(
-                    f"timed out after {self._options.connect_timeout:.3g}s (connectTimeout) connecting to {self._target.url}",
+                    f"timed out after {limit:.3g}s (connectTimeout) connecting to {self._target.url}",
                     int(error.data or 0),
                 )
             self._set_state(State.CLOSED)
-            pending = list(self._queue)
-            self._queue.clear()
-            self.buffered_amount = 0
+            pending = self._take_queue()
             waiters, self._close_waiters = self._close_waiters, []
             sock, self._sock = self._sock, None
         _close_socket(sock)
@@ -276,7 +307,6 @@ class Connection:
         _reject_all(pending, _unknown("the connection failed before it opened"))
         for waiter in waiters:
             waiter._resolve(True)
-        return None
 
     def _read_loop(self, rest: bytes) -> None:
         sock = self._sock
@@ -311,7 +341,9 @@ class Connection:
                     if ping_outstanding and pong_timeout:
                         due = last_ping + pong_timeout
                         if now >= due:
-                            raise _Lost(f"no pong or other frame within pongTimeout ({pong_timeout}s) after a ping")
+                            raise _Lost(
+                                f"no pong or other frame within pongTimeout ({pong_timeout}s) after a ping"
+                            )
                     else:
                         due = max(last_received, last_ping) + interval
                         if now >= due:
@@ -337,11 +369,11 @@ class Connection:
             return self._finish_closed(lost=f"connection lost ({exc})")
 
     def _queue_control(self, opcode: Opcode, payload: bytes) -> None:
-        """Pings and pongs go before queued data frames (a whole frame is never split)."""
+        """Pings and pongs go before queued data frames, in order (a frame is never split)."""
         with self._lock:
             if self.state is State.CLOSED or self._close_sent:
                 return
-            self._queue.appendleft(_Outgoing(opcode, payload, None))
+            self._control.append(_Outgoing(opcode, payload, None))
             self._writable.notify()
 
     def _on_close_frame(self, close: Close) -> bool:
@@ -356,9 +388,7 @@ class Connection:
                 # Server-initiated: echo its code, drop data frames not yet written.
                 if self.state is State.OPEN:
                     self._set_state(State.CLOSING)
-                dropped = [item for item in self._queue if item.promise is not None]
-                self._queue.clear()
-                self.buffered_amount = 0
+                dropped = self._take_queue()
                 payload = b"" if close.code is None else struct.pack("!H", close.code)
                 self._queue.append(_Outgoing(Opcode.CLOSE, payload, None))
                 self._writable.notify()
@@ -374,9 +404,7 @@ class Connection:
             self._failure = error
             if self._close_sent:
                 return
-            dropped = [item for item in self._queue if item.promise is not None]
-            self._queue.clear()
-            self.buffered_amount = 0
+            dropped = self._take_queue()
             if self.state is State.OPEN:
                 self._set_state(State.CLOSING)
             self._queue.append(_Outgoing(Opcode.CLOSE, _close_payload(error.code, error.reason), None))
@@ -413,9 +441,7 @@ class Connection:
                 self._set_state(State.CLOSED)
             self._writer_stop = True
             self._writable.notify_all()
-            pending = list(self._queue)
-            self._queue.clear()
-            self.buffered_amount = 0
+            pending = self._take_queue()
             waiters, self._close_waiters = self._close_waiters, []
             sock, writer = self._sock, self._writer
             if self._close_timer is not None:
@@ -437,11 +463,12 @@ class Connection:
         assert sock is not None
         while True:
             with self._lock:
-                while not self._queue and not self._writer_stop:
+                while not self._queue and not self._control and not self._writer_stop:
                     self._writable.wait()
                 if self._writer_stop:
                     return
-                batch = list(self._queue)
+                batch = [*self._control, *self._queue]
+                self._control.clear()
                 self._queue.clear()
             frames = [encode_frame(item.opcode, item.payload) for item in batch]
             try:
@@ -451,7 +478,7 @@ class Connection:
                     sock.sendall(b"".join(frames))
             except (OSError, ValueError) as exc:
                 with self._lock:
-                    self.buffered_amount -= sum(len(item.payload) for item in batch if item.promise)
+                    self.buffered_amount -= sum(len(item.payload) for item in batch if item.promise is not None)
                 _reject_all(batch, _unknown(f"the message could not be written ({exc})"))
                 _abort(sock)  # make sure the reader notices
                 return
@@ -470,7 +497,8 @@ class Connection:
                 # Both close frames are exchanged (or we are failing the connection):
                 # RFC 6455 7.1.1 lets the client close TCP now.
                 _abort(sock)
-                return
+            if close_written:
+                return  # nothing may follow a close frame
 
 
 def _close_payload(code: int, reason: str) -> bytes:

@@ -16,7 +16,15 @@ from ._options import ConnectOptions
 from ._types import ResponseHeaders
 from ._url import Target
 
-__all__ = ["HandshakeError", "Response", "accept_key", "build_request", "check_response", "new_key", "parse_response"]
+__all__ = [
+    "HandshakeError",
+    "Response",
+    "accept_key",
+    "build_request",
+    "check_response",
+    "new_key",
+    "parse_response",
+]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_RESPONSE_HEAD = 64 * 1024
@@ -127,5 +135,7 @@ def check_response(response: Response, key: str, offered: tuple[str, ...]) -> st
     if not selected:
         return None
     if len(selected) > 1 or selected[0].lower() not in {p.lower() for p in offered}:
-        raise HandshakeError(f"server selected subprotocol {', '.join(selected)!r}, which was not offered", status)
+        raise HandshakeError(
+            f"server selected subprotocol {', '.join(selected)!r}, which was not offered", status
+        )
     return selected[0]

@@ -87,7 +87,9 @@ class MessageAssembler:
             return parse_close_payload(frame.payload)
         if opcode == Opcode.CONT:
             if self._opcode is None:
-                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue")
+                raise ProtocolError(
+                    CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue"
+                )
         elif self._opcode is not None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
         elif frame.fin:

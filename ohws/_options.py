@@ -274,9 +274,7 @@ def parse_close_options(raw: object) -> CloseSpec:
     if code is None:
         code = 1000
     elif not is_sendable_close_code(code):
-        raise parameter_error(
-            f"close options.code {code} is not 1000-1003, 1007-1014 or 3000-4999"
-        )
+        raise parameter_error(f"close options.code {code} is not 1000-1003, 1007-1014 or 3000-4999")
     reason = _get_str(raw, "reason", "close options") or ""
     size = len(reason.encode("utf-8", "surrogatepass"))
     if size > MAX_CLOSE_REASON_BYTES:

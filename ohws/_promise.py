@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar, cast
 
@@ -36,17 +37,13 @@ class Promise(concurrent.futures.Future[T]):
     def _resolve(self, value: T) -> None:
         """Fulfil unless already settled (settling twice is a no-op, never an error)."""
         if not self.done():
-            try:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
                 self.set_result(value)
-            except concurrent.futures.InvalidStateError:
-                pass
 
     def _reject(self, error: BaseException) -> None:
         if not self.done():
-            try:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
                 self.set_exception(error)
-            except concurrent.futures.InvalidStateError:
-                pass
 
     def _deliver(self, callback: Callable[[Any, Any], object]) -> None:
         """Call ``callback(err, value)`` on the lane once settled (the callback style)."""

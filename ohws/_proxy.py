@@ -87,9 +87,7 @@ def _parse_proxy_url(value: str) -> ProxyRoute:
     except ValueError:
         parts, port = None, None
     if parts is None or not parts.hostname:
-        raise BusinessError.of(
-            ErrorCode.CONNECT_FAILED, "the proxy URL in the environment is malformed", "0"
-        )
+        raise BusinessError.of(ErrorCode.CONNECT_FAILED, "the proxy URL in the environment is malformed", "0")
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise BusinessError.of(

@@ -51,15 +51,15 @@ def make_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
         else:
             context.load_verify_locations(cafile=options.ca_path)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"caPath is not a usable PEM CA file: {exc}") from None
+        raise BusinessError.of(
+            ErrorCode.UNKNOWN_ERROR, f"caPath is not a usable PEM CA file: {exc}"
+        ) from None
     cert = options.client_cert
     if cert is not None:
         try:
             context.load_cert_chain(cert.cert_path, cert.key_path, cert.key_password or "")
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise BusinessError.of(
-                ErrorCode.UNKNOWN_ERROR, f"clientCert is not usable: {exc}"
-            ) from None
+            raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"clientCert is not usable: {exc}") from None
     if options.skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

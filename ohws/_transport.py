@@ -42,6 +42,7 @@ class Connector(Protocol):
 
 
 _connect: Connector = cast(Connector, ws_http.connect)
+_proxy_info = cast(Callable[..., Any], ws_http.proxy_info)
 
 _SOCKS_TYPES = {
     "socks4": (socks.SOCKS4, False),
@@ -77,8 +78,10 @@ def open_stream(
     except ssl.SSLCertVerificationError as exc:
         raise ConnectError(f"TLS certificate verification failed: {exc.verify_message}") from None
     except ssl.SSLError as exc:
-        raise ConnectError(f"TLS handshake with {target.netloc}:{target.port} failed: {exc.reason or exc}") from None
-    except (TimeoutError, socket.timeout):
+        raise ConnectError(
+            f"TLS handshake with {target.netloc}:{target.port} failed: {exc.reason or exc}"
+        ) from None
+    except TimeoutError:
         raise ConnectError(f"timed out after {timeout:.3g}s connecting to {where}") from None
     except ConnectionRefusedError:
         raise ConnectError(f"connection to {where} refused") from None
@@ -103,11 +106,11 @@ def _websocket_client_connect(
     options = ws_socket.sock_opt(None, {"context": context} if context is not None else None)
     options.timeout = timeout
     if route is None:
-        proxy = ws_http.proxy_info()
+        proxy = _proxy_info()
         proxy.no_proxy = ["*"]  # direct: never read http_proxy / no_proxy from the environment
     else:
         auth = (route.username, route.password or "") if route.username else None
-        proxy = ws_http.proxy_info(
+        proxy = _proxy_info(
             http_proxy_host=route.host,
             http_proxy_port=route.port,
             http_proxy_auth=auth,

@@ -130,7 +130,9 @@ class WebSocket:
     @overload
     def connect(self, url: str, callback: AsyncCallback, /) -> None: ...
     @overload
-    def connect(self, url: str, options: WebSocketRequestOptions | None, callback: AsyncCallback, /) -> None: ...
+    def connect(
+        self, url: str, options: WebSocketRequestOptions | None, callback: AsyncCallback, /
+    ) -> None: ...
 
     def connect(self, url: Any, *args: Any) -> Promise[bool] | None:
         """Open a connection; settles once the opening handshake is done (True) or failed.
@@ -175,7 +177,7 @@ class WebSocket:
         Settles True once the whole frame is written. Errors: 401 (data type), 201,
         2302999 (not CONNECTING or OPEN, or the connection ended before it was written).
         """
-        rest, callback, error = _split_overload(args, 0)
+        _, callback, error = _split_overload(args, 0)
         try:
             if error is not None:
                 raise error
@@ -183,18 +185,24 @@ class WebSocket:
                 try:
                     payload, opcode = data.encode("utf-8"), Opcode.TEXT
                 except UnicodeEncodeError:
-                    raise parameter_error("data is a str that is not encodable as UTF-8 (lone surrogate)") from None
+                    raise parameter_error(
+                        "data is a str that is not encodable as UTF-8 (lone surrogate)"
+                    ) from None
             elif isinstance(data, bytes | bytearray | memoryview):
                 payload, opcode = bytes(data), Opcode.BINARY
             else:
-                raise parameter_error(f"data must be str, bytes, bytearray or memoryview, not {type(data).__name__}")
+                raise parameter_error(
+                    f"data must be str, bytes, bytearray or memoryview, not {type(data).__name__}"
+                )
             _policy.check_permission()
         except BusinessError as exc:
             return self._failed(callback, exc)
         promise: Promise[bool] = Promise(self._lane)
         connection = self._connection
         if connection is None:
-            promise._reject(BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)"))
+            promise._reject(
+                BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)")
+            )
         else:
             connection.send(opcode, payload, promise)
         return self._outcome(callback, promise)
@@ -227,7 +235,9 @@ class WebSocket:
         promise: Promise[bool] = Promise(self._lane)
         connection = self._connection
         if connection is None:
-            promise._reject(BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)"))
+            promise._reject(
+                BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)")
+            )
         else:
             connection.close(spec, promise)
         return self._outcome(callback, promise)

@@ -40,7 +40,9 @@ def main() -> int:
 
     def on_open(err: BusinessError | None, value: webSocket.OpenResult) -> None:
         log(f"on open, status: {value.status}, message: {value.message}")
-        ws.send("Hello, server!", lambda err, ok: log("send success" if not err else f"send fail, err: {err}"))
+        ws.send(
+            "Hello, server!", lambda err, ok: log("send success" if not err else f"send fail, err: {err}")
+        )
 
     def on_message(err: BusinessError | None, value: str | bytes) -> None:
         log(f"on message, message: {value}")

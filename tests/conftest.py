@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -64,10 +65,8 @@ def ws() -> Iterator[WebSocket]:
     if sock.state is not ohws.State.CLOSED:
         promise = sock.close()
         if promise is not None:
-            try:
+            with contextlib.suppress(ohws.BusinessError):
                 promise.result(TIMEOUT)
-            except ohws.BusinessError:
-                pass
 
 
 @pytest.fixture

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ohws._handshake import HandshakeError, Response, accept_key, build_request, check_response, new_key, parse_response
+from ohws._handshake import (
+    HandshakeError,
+    Response,
+    accept_key,
+    build_request,
+    check_response,
+    new_key,
+    parse_response,
+)
 from ohws._options import parse_options
 from ohws._url import parse_url
 
@@ -34,7 +42,9 @@ def test_request_lines() -> None:
 
 def test_user_header_replaces_host_and_origin() -> None:
     """A user Host or Origin header replaces the default instead of doubling it."""
-    options = parse_options({"header": {"Host": "virtual", "origin": "https://app"}, "supportOriginPort": True})
+    options = parse_options(
+        {"header": {"Host": "virtual", "origin": "https://app"}, "supportOriginPort": True}
+    )
     text = build_request(parse_url("ws://h:81"), options, "K").decode()
     assert text.count("Host:") + text.count("host:") == 1
     assert "Host: virtual" in text
@@ -56,7 +66,14 @@ GOOD = ("Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Accept: {ac
 
 def test_parse_keeps_duplicates_in_order_and_reason_phrase() -> None:
     """Repeated headers become lists in arrival order; the reason phrase is kept."""
-    parsed = response("Set-Cookie: a=1", "X-Multi: one", "set-cookie: b=2", "X-Multi: two", "X-Single: s", status="101 Go Ahead")
+    parsed = response(
+        "Set-Cookie: a=1",
+        "X-Multi: one",
+        "set-cookie: b=2",
+        "X-Multi: two",
+        "X-Single: s",
+        status="101 Go Ahead",
+    )
     assert parsed.reason == "Go Ahead"
     assert parsed.headers["set-cookie"] == ["a=1", "b=2"]
     assert parsed.headers["x-multi"] == ["one", "two"]
@@ -66,7 +83,10 @@ def test_parse_keeps_duplicates_in_order_and_reason_phrase() -> None:
 def test_check_accepts_good_response_and_keeps_protocol_case() -> None:
     """A correct 101 passes; the selected subprotocol keeps the server's case."""
     assert check_response(response(*GOOD), "K", ()) is None
-    assert check_response(response(*GOOD, "Sec-WebSocket-Protocol: SuperChat"), "K", ("chat", "superchat")) == "SuperChat"
+    assert (
+        check_response(response(*GOOD, "Sec-WebSocket-Protocol: SuperChat"), "K", ("chat", "superchat"))
+        == "SuperChat"
+    )
 
 
 def test_server_selecting_no_subprotocol_is_accepted() -> None:
@@ -81,10 +101,15 @@ def test_server_selecting_no_subprotocol_is_accepted() -> None:
         (GOOD, "200 OK", "HTTP 200", 200),
         (GOOD[1:], "101 Switching Protocols", "Upgrade", 101),
         ((GOOD[0], GOOD[2]), "101 Switching Protocols", "Connection", 101),
-        (GOOD[:2] + ("Sec-WebSocket-Accept: bad",), "101 Switching Protocols", "Accept", 101),
+        ((*GOOD[:2], "Sec-WebSocket-Accept: bad"), "101 Switching Protocols", "Accept", 101),
         (GOOD[:2], "101 Switching Protocols", "Accept", 101),
         ((*GOOD, "Sec-WebSocket-Protocol: other"), "101 Switching Protocols", "not offered", 101),
-        ((*GOOD, "Sec-WebSocket-Extensions: permessage-deflate"), "101 Switching Protocols", "extension", 101),
+        (
+            (*GOOD, "Sec-WebSocket-Extensions: permessage-deflate"),
+            "101 Switching Protocols",
+            "extension",
+            101,
+        ),
     ],
 )
 def test_bad_responses(headers: tuple[str, ...], status: str, word: str, code: int) -> None:

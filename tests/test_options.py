@@ -33,7 +33,10 @@ def test_defaults() -> None:
     expected = ConnectOptions()
     assert parse_options(None) == expected
     assert parse_options({}) == expected
-    assert parse_options(dict.fromkeys(("header", "caPath", "proxy", "pingInterval", "closeTimeout"))) == expected
+    assert (
+        parse_options(dict.fromkeys(("header", "caPath", "proxy", "pingInterval", "closeTimeout")))
+        == expected
+    )
     assert (expected.ping_interval, expected.pong_timeout) == (30, 30)
     assert expected.connect_timeout == DEFAULT_CONNECT_TIMEOUT == 30.0
     assert expected.close_timeout == DEFAULT_CLOSE_TIMEOUT == 5.0
@@ -50,7 +53,13 @@ def test_every_key_parses() -> None:
             "caPath": "/tmp/ca.pem",
             "clientCert": {"certPath": "/c.pem", "keyPath": "/k.pem", "keyPassword": "pw"},
             "skipServerCertVerification": True,
-            "proxy": {"host": "proxy.local", "port": 3128, "exclusionList": ["*.lan"], "username": "u", "password": "p"},
+            "proxy": {
+                "host": "proxy.local",
+                "port": 3128,
+                "exclusionList": ["*.lan"],
+                "username": "u",
+                "password": "p",
+            },
             "protocol": "chat, superchat",
             "pingInterval": 10,
             "pongTimeout": 5,

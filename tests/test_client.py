@@ -1,0 +1,532 @@
+"""SPEC sections 2, 4, 5, 6 against a real peer: the websockets threaded server on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection
+
+from ohws import BusinessError, CloseResult, OpenResult, State, WebSocket, WebSocketOpenInfo, webSocket
+
+from .recorder import Recorder
+from .servers import TIMEOUT, websockets_server
+
+
+def connect(ws: WebSocket, url: str, options: Any = None) -> None:
+    promise = ws.connect(url) if options is None else ws.connect(url, options)
+    assert promise is not None
+    assert promise.result(TIMEOUT) is True
+
+
+# ---------------------------------------------------------------- connect (SPEC 4.1)
+
+
+def test_event_order_on_success(ws: WebSocket, echo_url: str) -> None:
+    """headerReceive -> open -> openInfo -> connect callback, all on one dispatch lane."""
+    order: queue.Queue[tuple[str, Any, str]] = queue.Queue()
+
+    def note(name: str) -> Any:
+        return lambda *args: order.put((name, args, threading.current_thread().name))
+
+    for event in ("headerReceive", "open", "openInfo"):
+        ws.on(event, note(event))
+    assert ws.connect(echo_url, note("connect-callback")) is None
+    got = [order.get(timeout=TIMEOUT) for _ in range(4)]
+    assert [name for name, _, _ in got] == ["headerReceive", "open", "openInfo", "connect-callback"]
+    headers, open_args, info_args, cb_args = (args for _, args, _ in got)
+    assert headers[0]["upgrade"].lower() == "websocket"
+    assert open_args == (None, OpenResult(101, "Switching Protocols"))
+    assert info_args == (None, WebSocketOpenInfo(101, "Switching Protocols", None))
+    assert cb_args == (None, True)
+    assert all(thread.startswith("ohws-dispatch-") for _, _, thread in got)
+    assert ws.state is State.OPEN
+
+
+def test_promise_settles_after_open_and_state_moves(ws: WebSocket, echo_url: str) -> None:
+    """The connect promise resolves True only once the connection is OPEN."""
+    assert ws.state is State.CLOSED
+    promise = ws.connect(echo_url)
+    assert promise is not None
+    assert ws.state in (State.CONNECTING, State.OPEN)
+    assert promise.result(TIMEOUT) is True
+    assert ws.state is State.OPEN
+
+
+def test_second_connect_is_2302003(ws: WebSocket, echo_url: str) -> None:
+    """connect while CONNECTING or OPEN is rejected with 2302003."""
+    first = ws.connect(echo_url)
+    second = ws.connect(echo_url)
+    assert first is not None and second is not None
+    with pytest.raises(BusinessError) as info:
+        second.result(TIMEOUT)
+    assert info.value.code == 2302003
+    assert first.result(TIMEOUT) is True
+    third = ws.connect(echo_url)
+    assert third is not None
+    with pytest.raises(BusinessError) as info:
+        third.result(TIMEOUT)
+    assert info.value.code == 2302003
+
+
+def test_closed_object_can_connect_again(ws: WebSocket, echo_url: str) -> None:
+    """After CLOSED the same object connects again and works."""
+    rec = Recorder(ws)
+    for round_ in range(3):
+        connect(ws, echo_url)
+        assert ws.send(f"round {round_}").result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert rec.wait_for("message").value == f"round {round_}"
+        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert ws.state is State.CLOSED
+
+
+def test_reconnect_from_inside_the_close_callback(ws: WebSocket, echo_url: str) -> None:
+    """The object is CLOSED when the close event runs, so a callback can reconnect."""
+    reconnected: queue.Queue[bool] = queue.Queue()
+
+    def on_close(err: Any, value: CloseResult) -> None:
+        ws.off("close")
+        ws.connect(echo_url, lambda err, ok: reconnected.put(ok))
+
+    ws.on("close", on_close)
+    connect(ws, echo_url)
+    ws.close()
+    assert reconnected.get(timeout=TIMEOUT) is True
+    assert ws.state is State.OPEN
+
+
+def test_request_carries_headers_path_query_and_protocol() -> None:
+    """Custom headers, the path with its query and the offered subprotocols reach the server."""
+    seen: queue.Queue[Any] = queue.Queue()
+
+    def handler(connection: ServerConnection) -> None:
+        seen.put((connection.request.path, connection.request.headers, connection.subprotocol))
+        connection.close()
+
+    with websockets_server(handler, subprotocols=["superchat"]) as url:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        connect(ws, url + "/room?id=7", {"header": {"X-Token": "abc"}, "protocol": "chat, superchat"})
+        path, headers, subprotocol = seen.get(timeout=TIMEOUT)
+        assert rec.wait_for("openInfo").value.protocol == "superchat"
+        rec.wait_for("close")
+    assert path == "/room?id=7"
+    assert headers["X-Token"] == "abc"
+    assert headers["Sec-WebSocket-Protocol"] == "chat, superchat"
+    assert subprotocol == "superchat"
+
+
+def test_refused_connection_is_error_200_and_rejection(ws: WebSocket) -> None:
+    """A refused TCP connect gives error(200, data='0') then the rejection; no close event."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rec = Recorder(ws)
+    promise = ws.connect(f"ws://127.0.0.1:{port}")
+    assert promise is not None
+    with pytest.raises(BusinessError) as info:
+        promise.result(TIMEOUT)
+    assert info.value.code == 200
+    assert "refused" in info.value.message
+    error = rec.wait_for("error").value
+    assert (error.code, error.data) == (200, "0")
+    assert ws.state is State.CLOSED
+    time.sleep(0.2)  # proves that no close event follows
+    assert "close" not in rec.events()
+
+
+# ---------------------------------------------------------------- send (SPEC 4.2)
+
+
+def test_text_binary_and_empty_messages_round_trip(ws: WebSocket, recorder: Recorder, echo_url: str) -> None:
+    """str is text, bytes/bytearray/memoryview are binary; empty messages are allowed."""
+    connect(ws, echo_url)
+    payloads: list[Any] = ["héllo ✓", b"\x00\x01", bytearray(b"ba"), memoryview(b"mv"), "", b""]
+    for payload in payloads:
+        assert ws.send(payload).result(TIMEOUT) is True  # type: ignore[union-attr]
+    got = [recorder.wait_for("message").value for _ in payloads]
+    assert got == ["héllo ✓", b"\x00\x01", b"ba", b"mv", "", b""]
+    assert [type(v) for v in got] == [str, bytes, bytes, bytes, str, bytes]
+
+
+def test_data_end_follows_every_message(ws: WebSocket, recorder: Recorder, echo_url: str) -> None:
+    """Each message is followed immediately by dataEnd on the same lane."""
+    connect(ws, echo_url)
+    for i in range(20):
+        ws.send(str(i) if i % 2 else bytes([i]))
+    for _ in range(20):
+        recorder.wait_for("dataEnd")
+    events = [e for e in recorder.events() if e in ("message", "dataEnd")]
+    assert events == ["message", "dataEnd"] * 20
+
+
+@pytest.mark.parametrize("bad", [1, 2.5, None, ["x"], {"a": 1}, object()])
+def test_send_wrong_type_is_401(ws: WebSocket, bad: Any) -> None:
+    """send of anything but str or bytes-like is 401, also via the callback style."""
+    promise = ws.send(bad)
+    assert promise is not None
+    with pytest.raises(BusinessError) as info:
+        promise.result(TIMEOUT)
+    assert info.value.code == 401
+    got: queue.Queue[Any] = queue.Queue()
+    assert ws.send(bad, lambda err, value: got.put((err, value, threading.current_thread().name))) is None
+    err, value, thread = got.get(timeout=TIMEOUT)
+    assert err.code == 401 and value is None
+    assert thread.startswith("ohws-dispatch-")
+
+
+def test_send_lone_surrogate_is_401(ws: WebSocket) -> None:
+    """A str that cannot be UTF-8 encoded is refused with 401, not sent."""
+    with pytest.raises(BusinessError) as info:
+        ws.send("\ud800").result(TIMEOUT)  # type: ignore[union-attr]
+    assert info.value.code == 401
+
+
+def test_send_when_not_open_is_2302999(ws: WebSocket, echo_url: str) -> None:
+    """send before any connect, and after close, is rejected with 2302999 'not open'."""
+    for when in ("never connected", "closed"):
+        if when == "closed":
+            connect(ws, echo_url)
+            ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        with pytest.raises(BusinessError) as info:
+            ws.send("x").result(TIMEOUT)  # type: ignore[union-attr]
+        assert info.value.code == 2302999
+        assert "not open" in info.value.message
+
+
+def test_send_while_closing_is_2302999(ws: WebSocket) -> None:
+    """A send after close() started (CLOSING) is rejected with 2302999."""
+    release = threading.Event()
+
+    def slow_close(connection: ServerConnection) -> None:
+        for _ in connection:
+            pass
+        release.wait(TIMEOUT)
+
+    with websockets_server(slow_close) as url:
+        connect(ws, url)
+        closing = ws.close()
+        assert ws.state is State.CLOSING
+        with pytest.raises(BusinessError) as info:
+            ws.send("late").result(TIMEOUT)  # type: ignore[union-attr]
+        assert info.value.code == 2302999
+        release.set()
+        assert closing.result(TIMEOUT) is True  # type: ignore[union-attr]
+
+
+def test_sends_queued_while_connecting_flush_right_after_open(
+    ws: WebSocket, recorder: Recorder, echo_url: str
+) -> None:
+    """Sends made while CONNECTING are written in call order right after open."""
+    promise = ws.connect(echo_url)
+    sends = [ws.send(f"early {i}") for i in range(5)]
+    assert promise is not None and promise.result(TIMEOUT)
+    assert all(s.result(TIMEOUT) is True for s in sends if s is not None)
+    assert [recorder.wait_for("message").value for _ in range(5)] == [f"early {i}" for i in range(5)]
+
+
+def test_three_thousand_messages_keep_their_order(ws: WebSocket, echo_url: str) -> None:
+    """3,000 messages come back in order, each exactly once."""
+    got: queue.Queue[Any] = queue.Queue()
+    ws.on("message", lambda err, value: got.put(value))
+    connect(ws, echo_url)
+    count = 3000
+    for i in range(count):
+        ws.send(f"m{i}" if i % 3 else i.to_bytes(4, "big"))
+    received = [got.get(timeout=TIMEOUT) for _ in range(count)]
+    assert received == [f"m{i}" if i % 3 else i.to_bytes(4, "big") for i in range(count)]
+
+
+def test_eight_threads_sending_never_interleave(ws: WebSocket) -> None:
+    """Concurrent sends from 8 threads arrive whole, each thread's in its own order."""
+    received: queue.Queue[Any] = queue.Queue()
+
+    def collect(connection: ServerConnection) -> None:
+        for message in connection:
+            received.put(message)
+
+    per_thread = 200
+    with websockets_server(collect) as url:
+        connect(ws, url)
+        start = threading.Barrier(8)
+
+        def sender(n: int) -> None:
+            start.wait(TIMEOUT)
+            for i in range(per_thread):
+                ws.send(f"{n}:{i}:" + "x" * (i * 37 % 3000))
+
+        threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT)
+        messages = [received.get(timeout=TIMEOUT) for _ in range(8 * per_thread)]
+    by_thread: dict[str, list[int]] = {}
+    for message in messages:
+        n, i, pad = message.split(":")
+        assert pad == "x" * (int(i) * 37 % 3000)
+        by_thread.setdefault(n, []).append(int(i))
+    assert by_thread == {str(n): list(range(per_thread)) for n in range(8)}
+
+
+def test_send_does_not_block_and_buffered_amount_drains(ws: WebSocket, echo_url: str) -> None:
+    """send returns at once; bufferedAmount counts queued bytes and drains to 0."""
+    connect(ws, echo_url)
+    promises = [ws.send(b"x" * 1_000_000) for _ in range(8)]
+    assert ws.bufferedAmount <= 8_000_000
+    for promise in promises:
+        assert promise is not None and promise.result(TIMEOUT) is True
+    assert ws.bufferedAmount == 0
+
+
+# ---------------------------------------------------------------- close (SPEC 4.3, 4.4)
+
+
+def test_close_sends_code_and_reason_and_reports_them(ws: WebSocket, recorder: Recorder) -> None:
+    """close(options) sends its code and reason; the close event carries what was sent."""
+    seen: queue.Queue[Any] = queue.Queue()
+
+    def handler(connection: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            for _ in connection:
+                pass
+        seen.put((connection.close_code, connection.close_reason))
+
+    with websockets_server(handler) as url:
+        connect(ws, url)
+        assert ws.close({"code": 4000, "reason": "done ✓"}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert seen.get(timeout=TIMEOUT) == (4000, "done ✓")
+    assert recorder.wait_for("close").value == CloseResult(4000, "done ✓")
+    assert ws.state is State.CLOSED
+    assert "error" not in recorder.events()
+
+
+def test_close_callback_styles(ws: WebSocket, echo_url: str) -> None:
+    """close(callback) and close(options, callback) call back (None, True)."""
+    got: queue.Queue[Any] = queue.Queue()
+    connect(ws, echo_url)
+    assert ws.close(lambda err, ok: got.put((err, ok))) is None
+    assert got.get(timeout=TIMEOUT) == (None, True)
+    connect(ws, echo_url)
+    assert ws.close({"code": 1001}, lambda err, ok: got.put((err, ok))) is None
+    assert got.get(timeout=TIMEOUT) == (None, True)
+
+
+def test_close_when_closed_or_never_connected_is_2302999(ws: WebSocket, echo_url: str) -> None:
+    """close on a never-connected or closed object is rejected with 2302999."""
+    with pytest.raises(BusinessError) as info:
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert info.value.code == 2302999
+    connect(ws, echo_url)
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    with pytest.raises(BusinessError) as info:
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert info.value.code == 2302999
+
+
+def test_close_while_closing_resolves_with_the_first(ws: WebSocket, echo_url: str) -> None:
+    """A second close() while CLOSING resolves True when the first completes; one close event."""
+    rec = Recorder(ws)
+    connect(ws, echo_url)
+    first = ws.close({"code": 1000, "reason": "first"})
+    second = ws.close({"code": 4001, "reason": "second"})
+    assert first is not None and second is not None
+    assert first.result(TIMEOUT) is True and second.result(TIMEOUT) is True
+    assert rec.wait_for("close").value == CloseResult(1000, "first")
+    time.sleep(0.2)  # proves there is no second close event
+    assert rec.events().count("close") == 1
+
+
+def test_sends_before_close_are_written_first(ws: WebSocket) -> None:
+    """The close frame goes after the sends already queued."""
+    received: queue.Queue[Any] = queue.Queue()
+
+    def collect(connection: ServerConnection) -> None:
+        for message in connection:
+            received.put(message)
+        received.put(("closed", connection.close_code))
+
+    with websockets_server(collect) as url:
+        connect(ws, url)
+        for i in range(50):
+            ws.send(f"{i}")
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        got = [received.get(timeout=TIMEOUT) for _ in range(51)]
+    assert got == [f"{i}" for i in range(50)] + [("closed", 1000)]
+
+
+def test_server_close_is_echoed_and_reported(ws: WebSocket, recorder: Recorder) -> None:
+    """A server close with code C and reason R is echoed; close(None, CloseResult(C, R))."""
+    echoed: queue.Queue[Any] = queue.Queue()
+
+    def closer(connection: ServerConnection) -> None:
+        connection.close(4321, "server says bye")
+        received = connection.protocol.close_rcvd
+        echoed.put(None if received is None else received.code)
+
+    with websockets_server(closer) as url:
+        connect(ws, url)
+        assert recorder.wait_for("close").value == CloseResult(4321, "server says bye")
+        assert echoed.get(timeout=TIMEOUT) == 4321
+    assert ws.state is State.CLOSED
+    assert "error" not in recorder.events()
+
+
+def test_close_while_connecting_aborts(ws: WebSocket, recorder: Recorder) -> None:
+    """close() while CONNECTING: connect rejects 2302999, close resolves True, no events."""
+    from .servers import RawServer
+
+    def never_answer(peer: Any) -> None:
+        peer.read_request()
+        peer.expect_eof()
+
+    with RawServer(never_answer) as server:
+        connecting = ws.connect(server.url)
+        assert ws.state is State.CONNECTING
+        queued = ws.send("queued")
+        closing = ws.close()
+        assert connecting is not None and closing is not None and queued is not None
+        with pytest.raises(BusinessError) as info:
+            connecting.result(TIMEOUT)
+        assert info.value.code == 2302999
+        assert "before the connection opened" in info.value.message
+        assert closing.result(TIMEOUT) is True
+        with pytest.raises(BusinessError) as info:
+            queued.result(TIMEOUT)
+        assert info.value.code == 2302999
+    assert ws.state is State.CLOSED
+    time.sleep(0.2)  # proves that neither error nor close is emitted
+    assert recorder.events() == []
+
+
+# ---------------------------------------------------------------- events & dispatch (SPEC 5, 6)
+
+
+def test_no_listener_means_dropped_not_buffered(ws: WebSocket) -> None:
+    """Messages that arrive with no listener are dropped; a later listener gets only later ones."""
+
+    def push(connection: ServerConnection) -> None:
+        connection.send("early")
+        connection.recv()
+        connection.send("late")
+        connection.recv()
+
+    got: queue.Queue[Any] = queue.Queue()
+    with websockets_server(push) as url:
+        connect(ws, url)
+        time.sleep(0.2)  # proves "early" is not kept for a listener that comes later
+        ws.on("message", lambda err, value: got.put(value))
+        ws.send("go")
+        assert got.get(timeout=TIMEOUT) == "late"
+        ws.send("done")
+    assert got.empty()
+
+
+def test_off_inside_a_callback_takes_effect_for_later_events(ws: WebSocket, echo_url: str) -> None:
+    """off() from inside a message callback stops delivery of messages not yet delivered."""
+    got: list[Any] = []
+    done = threading.Event()
+
+    def first_only(err: Any, value: Any) -> None:
+        got.append(value)
+        ws.off("message", first_only)
+
+    ws.on("message", first_only)
+    ws.on("dataEnd", lambda: done.set() if len(got) else None)
+    connect(ws, echo_url)
+    ws.send("1")
+    ws.send("2")
+    ws.send("3")
+    end = Recorder(ws, ("message",))
+    for _ in range(3):
+        end.wait_for("message")
+    assert got == ["1"]
+
+
+def test_user_exceptions_are_logged_and_harmless(
+    ws: WebSocket, echo_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A raising callback is logged; the connection and later callbacks carry on."""
+    got: queue.Queue[Any] = queue.Queue()
+
+    def bad(err: Any, value: Any) -> None:
+        raise RuntimeError(f"bad callback {value}")
+
+    ws.on("message", bad)
+    ws.on("message", lambda err, value: got.put(value))
+    with caplog.at_level(logging.ERROR, logger="ohws"):
+        connect(ws, echo_url)
+        ws.send("a")
+        ws.send("b")
+        assert [got.get(timeout=TIMEOUT), got.get(timeout=TIMEOUT)] == ["a", "b"]
+    assert "bad callback a" in caplog.text and "bad callback b" in caplog.text
+    assert ws.state is State.OPEN
+
+
+def test_blocking_on_promises_inside_callbacks_does_not_deadlock(ws: WebSocket, echo_url: str) -> None:
+    """A callback may block on send() and close() promises of its own connection."""
+    results: queue.Queue[Any] = queue.Queue()
+
+    def on_open(err: Any, value: Any) -> None:
+        results.put(("send", ws.send("from open").result(TIMEOUT)))  # type: ignore[union-attr]
+
+    def on_message(err: Any, value: Any) -> None:
+        results.put(("close", ws.close().result(TIMEOUT)))  # type: ignore[union-attr]
+
+    ws.on("open", on_open)
+    ws.on("message", on_message)
+    connect(ws, echo_url)
+    assert results.get(timeout=TIMEOUT) == ("send", True)
+    assert results.get(timeout=TIMEOUT) == ("close", True)
+
+
+def test_slow_callback_does_not_stop_the_reader(ws: WebSocket) -> None:
+    """While a callback blocks, the reader keeps answering pings (the server sees pongs)."""
+    pongs: queue.Queue[float] = queue.Queue()
+    release = threading.Event()
+
+    def pinger(connection: ServerConnection) -> None:
+        connection.send("block")
+        for _ in range(3):
+            pongs.put(connection.ping().wait(TIMEOUT))
+        connection.recv()
+
+    with websockets_server(pinger) as url:
+        ws.on("message", lambda err, value: release.wait(TIMEOUT))
+        connect(ws, url)
+        for _ in range(3):
+            assert pongs.get(timeout=TIMEOUT) is not None
+        release.set()
+        ws.send("bye")
+
+
+def test_library_threads_are_named_daemons(ws: WebSocket, echo_url: str) -> None:
+    """Reader and writer threads are ohws-reader-<n>/ohws-writer-<n> daemons."""
+    connect(ws, echo_url)
+    ours = [t for t in threading.enumerate() if t.name.startswith(("ohws-reader-", "ohws-writer-"))]
+    assert {t.name.split("-")[1] for t in ours} == {"reader", "writer"}
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("ohws-"))
+
+
+def test_large_message_round_trip(ws: WebSocket, recorder: Recorder) -> None:
+    """A 4 MiB binary message goes out and comes back intact."""
+    import os
+
+    payload = os.urandom(4 * 1024 * 1024)
+
+    def echo_big(connection: ServerConnection) -> None:
+        for message in connection:
+            connection.send(message)
+
+    with websockets_server(echo_big, max_size=None) as url:
+        connect(ws, url)
+        ws.send(payload)
+        assert recorder.wait_for("message").value == payload

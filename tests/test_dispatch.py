@@ -1,0 +1,140 @@
+"""SPEC section 6: lanes, the shared pool, and the exception rule."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ohws._dispatch import Lane, _Pool
+from ohws._timer import call_later
+
+from .servers import TIMEOUT
+
+
+def test_lane_runs_in_order_off_the_caller_thread() -> None:
+    """Jobs run one at a time, in submission order, never on the submitting thread."""
+    lane = Lane()
+    seen: list[tuple[int, str]] = []
+    done = threading.Event()
+    for i in range(1000):
+        lane.submit(lambda i=i: seen.append((i, threading.current_thread().name)))
+    lane.submit(done.set)
+    assert done.wait(TIMEOUT)
+    assert [i for i, _ in seen] == list(range(1000))
+    assert all(name.startswith("ohws-dispatch-") for _, name in seen)
+
+
+def test_lanes_run_in_parallel_and_a_slow_lane_blocks_only_itself() -> None:
+    """A callback blocked on one lane does not stop another lane."""
+    slow, fast = Lane(), Lane()
+    release = threading.Event()
+    fast_ran = threading.Event()
+    slow.submit(release.wait, TIMEOUT)
+    slow_after = threading.Event()
+    slow.submit(slow_after.set)
+    fast.submit(fast_ran.set)
+    assert fast_ran.wait(TIMEOUT)
+    assert not slow_after.is_set()
+    release.set()
+    assert slow_after.wait(TIMEOUT)
+
+
+def test_user_exception_is_logged_and_later_jobs_run(caplog: pytest.LogCaptureFixture) -> None:
+    """An exception in user code is logged on 'ohws' with its traceback; the lane goes on."""
+    lane = Lane()
+    done = threading.Event()
+
+    def boom() -> None:
+        raise RuntimeError("user bug")
+
+    with caplog.at_level(logging.ERROR, logger="ohws"):
+        lane.submit(boom)
+        lane.submit(done.set)
+        assert done.wait(TIMEOUT)
+    records = [r for r in caplog.records if r.name == "ohws"]
+    assert records and records[0].exc_info is not None
+    assert "user bug" in caplog.text
+
+
+class ManualDispatcher:
+    """A dispatcher that runs jobs only when the test says so (like a GUI loop)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.Queue()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        self.jobs.put((fn, args))
+
+    def run_pending(self) -> int:
+        count = 0
+        while not self.jobs.empty():
+            fn, args = self.jobs.get_nowait()
+            fn(*args)
+            count += 1
+        return count
+
+
+def test_custom_dispatcher_receives_the_lane() -> None:
+    """A lane with its own dispatcher runs there, in order, and only when that dispatcher runs."""
+    dispatcher = ManualDispatcher()
+    lane = Lane(dispatcher)
+    seen: list[int] = []
+    for i in range(600):
+        lane.submit(seen.append, i)
+    assert seen == []
+    while dispatcher.run_pending():
+        pass
+    assert seen == list(range(600))
+
+
+def test_refusing_dispatcher_drops_jobs_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """A dispatcher that raises (a destroyed GUI loop) drops the jobs with a debug log only."""
+
+    class Dead:
+        def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+            raise RuntimeError("main loop is gone")
+
+    lane = Lane(Dead())
+    with caplog.at_level(logging.DEBUG, logger="ohws"):
+        lane.submit(print, "never")
+        lane.submit(print, "never either")
+    assert "dropped" in caplog.text
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "ohws")
+
+
+def test_pool_grows_while_busy_and_shrinks_when_idle() -> None:
+    """Blocked workers make the pool start more; idle workers exit after the idle time."""
+    pool = _Pool(max_workers=4, idle_seconds=0.2)
+    release = threading.Event()
+    started: queue.Queue[str] = queue.Queue()
+
+    def block() -> None:
+        started.put(threading.current_thread().name)
+        release.wait(TIMEOUT)
+
+    for _ in range(3):
+        pool.submit(block)
+    names = {started.get(timeout=TIMEOUT) for _ in range(3)}
+    assert len(names) == 3
+    release.set()
+    deadline = threading.Event()
+    call_later(TIMEOUT, deadline.set)
+    while pool._workers and not deadline.is_set():
+        deadline.wait(0.05)
+    assert pool._workers == 0
+
+
+def test_timer_runs_and_cancels() -> None:
+    """call_later runs a job after its delay; a cancelled job never runs."""
+    ran = threading.Event()
+    cancelled = threading.Event()
+    handle = call_later(0.05, cancelled.set)
+    handle.cancel()
+    call_later(0.1, ran.set)
+    assert ran.wait(TIMEOUT)
+    assert not cancelled.is_set()

@@ -1,0 +1,501 @@
+"""SPEC 4.1, 4.4, 4.5, 4.6 against scripted raw-socket servers that misbehave on purpose."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from ohws import BusinessError, CloseResult, State, WebSocket, webSocket
+
+from .recorder import Recorder
+from .servers import TIMEOUT, RawPeer, RawServer
+
+CLOSE, PING, PONG, TEXT, BINARY, CONT = 0x8, 0x9, 0xA, 0x1, 0x2, 0x0
+
+
+def open_ws(url: str, options: Any = None) -> tuple[WebSocket, Recorder]:
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    promise = ws.connect(url, options or {})
+    assert promise is not None
+    assert promise.result(TIMEOUT) is True
+    return ws, rec
+
+
+def failed_connect(url: str, options: Any = None) -> tuple[BusinessError, Recorder]:
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    promise = ws.connect(url, options or {})
+    assert promise is not None
+    with pytest.raises(BusinessError) as info:
+        promise.result(TIMEOUT)
+    assert ws.state is State.CLOSED
+    return info.value, rec
+
+
+def close_code(payload: bytes) -> int | None:
+    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
+def assert_failed_with(rec: Recorder, code: int, word: str) -> None:
+    """error(200) then close(code) naming the problem, in that order."""
+    error = rec.wait_for("error").value
+    assert error.code == 200
+    assert word in error.message
+    closed = rec.wait_for("close").value
+    assert closed.code == code
+    assert word in closed.reason
+    events = rec.events()
+    assert events.index("error") < events.index("close")
+
+
+# ---------------------------------------------------------------- handshake failures
+
+
+def test_handshake_403_is_error_200_with_status_data() -> None:
+    """A 403 answer: error(200, data='403') and a rejection naming the status; no close event."""
+
+    def forbid(peer: RawPeer) -> None:
+        peer.handshake(status="403 Forbidden")
+
+    with RawServer(forbid) as server:
+        error, rec = failed_connect(server.url)
+    assert error.code == 200
+    assert error.data == "403"
+    assert "403 Forbidden" in error.message
+    event = rec.wait_for("error").value
+    assert (event.code, event.data) == (200, "403")
+    time.sleep(0.2)  # proves that no close event follows a failed connect
+    assert "close" not in rec.events() and "open" not in rec.events()
+
+
+def test_bad_accept_key_is_rejected() -> None:
+    """A wrong Sec-WebSocket-Accept fails the connect with 200, data '101'."""
+
+    def wrong_accept(peer: RawPeer) -> None:
+        peer.handshake(accept="AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        peer.expect_eof()
+
+    with RawServer(wrong_accept) as server:
+        error, _ = failed_connect(server.url)
+    assert (error.code, error.data) == (200, "101")
+    assert "Sec-WebSocket-Accept" in error.message
+
+
+def test_unoffered_subprotocol_is_rejected() -> None:
+    """A server selecting a subprotocol that was not offered fails the connect."""
+
+    def pick_other(peer: RawPeer) -> None:
+        peer.handshake(extra=[("Sec-WebSocket-Protocol", "mqtt")])
+        peer.expect_eof()
+
+    with RawServer(pick_other) as server:
+        error, _ = failed_connect(server.url, {"protocol": "chat"})
+    assert "'mqtt'" in error.message
+
+
+def test_headers_keep_duplicates_reason_phrase_and_protocol_case() -> None:
+    """headerReceive keeps repeated headers as lists; open/openInfo keep the phrase and case."""
+
+    def fancy(peer: RawPeer) -> None:
+        peer.handshake(
+            status="101 Web Socket Protocol Handshake",
+            extra=[
+                ("Set-Cookie", "a=1"),
+                ("Set-Cookie", "b=2"),
+                ("X-Trace", "t"),
+                ("Sec-WebSocket-Protocol", "SuperChat"),
+            ],
+        )
+        peer.recv_until(CLOSE)
+        peer.send_close(1000)
+
+    with RawServer(fancy) as server:
+        ws, rec = open_ws(server.url, {"protocol": "chat, superchat"})
+        headers = rec.wait_for("headerReceive").value
+        assert headers["set-cookie"] == ["a=1", "b=2"]
+        assert headers["x-trace"] == "t"
+        opened = rec.wait_for("open").value
+        assert (opened.status, opened.message) == (101, "Web Socket Protocol Handshake")
+        assert rec.wait_for("openInfo").value.protocol == "SuperChat"
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_server_selecting_no_subprotocol_is_accepted() -> None:
+    """Offering subprotocols and getting none back opens with protocol None."""
+
+    def plain(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.recv_until(CLOSE)
+        peer.send_close(1000)
+
+    with RawServer(plain) as server:
+        ws, rec = open_ws(server.url, {"protocol": "chat"})
+        assert rec.wait_for("openInfo").value.protocol is None
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_connect_timeout_when_handshake_never_answers() -> None:
+    """A server that never answers: connectTimeout fires, error 200, rejection says timed out."""
+
+    def silent(peer: RawPeer) -> None:
+        peer.read_request()
+        peer.expect_eof()
+
+    with RawServer(silent) as server:
+        started = time.monotonic()
+        error, rec = failed_connect(server.url, {"connectTimeout": 0.5})
+        elapsed = time.monotonic() - started
+    assert error.code == 200 and error.data == "0"
+    assert "timed out" in error.message
+    assert rec.wait_for("error").value.code == 200
+    assert elapsed < TIMEOUT
+
+
+def test_connect_timeout_with_trickling_handshake() -> None:
+    """Bytes trickling in do not extend connectTimeout: it bounds the whole handshake."""
+
+    def trickle(peer: RawPeer) -> None:
+        peer.read_request()
+        for byte in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n":
+            peer.sock.sendall(bytes([byte]))
+            time.sleep(0.05)
+            if byte == ord("\n"):
+                break
+
+    with RawServer(trickle) as server:
+        error, _ = failed_connect(server.url, {"connectTimeout": 0.5})
+    assert "timed out" in error.message
+
+
+# ---------------------------------------------------------------- message layer
+
+
+def test_fragmented_message_with_pings_between_fragments() -> None:
+    """Fragments reassemble into one message; each ping gets a pong with its payload."""
+
+    def fragments(peer: RawPeer) -> list[bytes]:
+        peer.handshake()
+        peer.send_frame(TEXT, b"frag", fin=False)
+        peer.send_frame(PING, b"ping-1")
+        peer.send_frame(CONT, " é".encode()[:2], fin=False)
+        peer.send_frame(PING, b"ping-2")
+        peer.send_frame(CONT, " é".encode()[2:] + b"nd", fin=True)
+        pongs = [peer.recv_until(PONG)[2], peer.recv_until(PONG)[2]]
+        peer.recv_until(CLOSE)
+        peer.send_close(1000)
+        return pongs
+
+    with RawServer(fragments) as server:
+        ws, rec = open_ws(server.url)
+        assert rec.wait_for("message").value == "frag énd"
+        ws.close()
+        assert server.result() == [b"ping-1", b"ping-2"]
+    assert rec.messages() == ["frag énd"]
+
+
+@pytest.mark.parametrize(
+    ("frames", "code", "word"),
+    [
+        ([(TEXT, b"ok \xe2\x82", True)], 1007, "UTF-8"),
+        ([(TEXT, b"ok \xe2", False), (CONT, b"\x82", True)], 1007, "UTF-8"),
+        ([(PING, b"x" * 126, True)], 1002, "126-byte control frame"),
+        ([(CONT, b"x", True)], 1002, "continuation"),
+        ([(TEXT, b"a", False), (TEXT, b"b", True)], 1002, "inside a fragmented"),
+        ([(0x3, b"", True)], 1002, "unknown opcode"),
+        ([(BINARY, b"y" * 2000, True)], 1009, "maxMessageSize"),
+    ],
+)
+def test_protocol_violations_fail_the_connection(
+    frames: list[tuple[int, bytes, bool]], code: int, word: str
+) -> None:
+    """Each violation: the client sends close(code), then error(200) and close(code)."""
+
+    def violate(peer: RawPeer) -> int | None:
+        peer.handshake()
+        for opcode, payload, fin in frames:
+            peer.send_frame(opcode, payload, fin=fin)
+        sent = close_code(peer.recv_until(CLOSE)[2])
+        peer.expect_eof()
+        return sent
+
+    with RawServer(violate) as server:
+        ws, rec = open_ws(server.url, {"maxMessageSize": 1000})
+        assert_failed_with(rec, code, word)
+        assert server.result() == code
+    assert ws.state is State.CLOSED
+
+
+def test_masked_frame_and_reserved_bits_are_1002() -> None:
+    """A masked server frame and a frame with RSV bits both fail with 1002."""
+    for kwargs, word in (({"mask": b"abcd"}, "masked"), ({"rsv": 2}, "reserved bits")):
+
+        def violate(peer: RawPeer, kwargs: dict[str, Any] = kwargs) -> int | None:
+            peer.handshake()
+            peer.send_frame(TEXT, b"x", **kwargs)
+            sent = close_code(peer.recv_until(CLOSE)[2])
+            peer.expect_eof()
+            return sent
+
+        with RawServer(violate) as server:
+            _, rec = open_ws(server.url)
+            assert_failed_with(rec, 1002, word)
+            assert server.result() == 1002
+
+
+def test_invalid_utf8_close_reason_is_1007() -> None:
+    """A close frame whose reason is not UTF-8 fails with 1007."""
+
+    def bad_reason(peer: RawPeer) -> int | None:
+        peer.handshake()
+        peer.send_frame(CLOSE, struct.pack("!H", 1000) + b"\xff")
+        sent = close_code(peer.recv_until(CLOSE)[2])
+        peer.expect_eof()
+        return sent
+
+    with RawServer(bad_reason) as server:
+        _, rec = open_ws(server.url)
+        assert_failed_with(rec, 1007, "UTF-8")
+        assert server.result() == 1007
+
+
+def test_huge_announced_length_fails_at_once_with_1009() -> None:
+    """A frame header announcing 2^62 bytes fails with 1009 without waiting for the payload."""
+
+    def huge(peer: RawPeer) -> int | None:
+        peer.handshake()
+        peer.sock.sendall(bytes([0x82, 127]) + struct.pack("!Q", 2**62))
+        sent = close_code(peer.recv_until(CLOSE)[2])
+        peer.expect_eof()
+        return sent
+
+    with RawServer(huge) as server:
+        _, rec = open_ws(server.url)
+        assert_failed_with(rec, 1009, "maxMessageSize")
+        assert server.result() == 1009
+
+
+# ---------------------------------------------------------------- closing
+
+
+def test_server_close_without_code_is_1005_and_echoed_empty() -> None:
+    """A close frame with no payload: echoed empty; close event CloseResult(1005, '')."""
+
+    def bare_close(peer: RawPeer) -> bytes:
+        peer.handshake()
+        peer.send_close(None)
+        echo = peer.recv_until(CLOSE)[2]
+        peer.close()
+        return echo
+
+    with RawServer(bare_close) as server:
+        _, rec = open_ws(server.url)
+        assert rec.wait_for("close").value == CloseResult(1005, "")
+        assert server.result() == b""
+    assert "error" not in rec.events()
+
+
+def test_server_close_code_is_echoed() -> None:
+    """The client echoes the server's close code; the event has code and reason."""
+
+    def close_first(peer: RawPeer) -> int | None:
+        peer.handshake()
+        peer.send_close(4004, "going")
+        echo = close_code(peer.recv_until(CLOSE)[2])
+        peer.expect_eof()
+        return echo
+
+    with RawServer(close_first) as server:
+        _, rec = open_ws(server.url)
+        assert rec.wait_for("close").value == CloseResult(4004, "going")
+        assert server.result() == 4004
+
+
+def test_close_timeout_when_server_never_answers_close() -> None:
+    """No close reply: after closeTimeout TCP is closed; close() resolves True with the sent code."""
+
+    def ignore_close(peer: RawPeer) -> int | None:
+        peer.handshake()
+        sent = close_code(peer.recv_until(CLOSE)[2])
+        peer.expect_eof()
+        return sent
+
+    with RawServer(ignore_close) as server:
+        ws, rec = open_ws(server.url, {"closeTimeout": 0.3})
+        started = time.monotonic()
+        assert ws.close({"code": 3001, "reason": "r"}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert time.monotonic() - started >= 0.25
+        assert rec.wait_for("close").value == CloseResult(3001, "r")
+        assert server.result() == 3001
+    assert "error" not in rec.events()
+
+
+def test_close_aborts_when_server_stops_reading() -> None:
+    """With the server not reading, queued sends pile up; close() still ends after closeTimeout."""
+
+    done = threading.Event()
+
+    def stop_reading(peer: RawPeer) -> None:
+        peer.handshake()
+        done.wait(TIMEOUT)
+
+    with RawServer(stop_reading) as server:
+        ws, rec = open_ws(server.url, {"closeTimeout": 0.5})
+        pending = [ws.send(b"z" * (1 << 20)) for _ in range(64)]
+        assert ws.bufferedAmount > 0
+        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert rec.wait_for("close").value == CloseResult(1000, "")
+        outcomes = []
+        for promise in pending:
+            assert promise is not None
+            try:
+                outcomes.append(promise.result(TIMEOUT))
+            except BusinessError as exc:
+                outcomes.append(exc.code)
+        assert 2302999 in outcomes
+        assert ws.bufferedAmount == 0
+        done.set()
+
+
+# ---------------------------------------------------------------- connection loss
+
+
+def test_abrupt_drop_is_error_then_close_1006() -> None:
+    """TCP closed without a close frame: error(200, data='0') then close(1006, why)."""
+
+    def drop(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.send_text("last words")
+
+    with RawServer(drop) as server:
+        ws, rec = open_ws(server.url)
+        error = rec.wait_for("error").value
+        assert (error.code, error.data) == (200, "0")
+        closed = rec.wait_for("close").value
+        assert closed.code == 1006
+        assert "without a close frame" in closed.reason
+    assert rec.messages() == ["last words"]
+    assert ws.state is State.CLOSED
+
+
+def test_drop_mid_frame_is_1006() -> None:
+    """The server vanishing in the middle of a frame is a connection loss (1006)."""
+
+    def half_frame(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.sock.sendall(bytes([0x82, 100]) + b"only part")
+
+    with RawServer(half_frame) as server:
+        _, rec = open_ws(server.url)
+        assert rec.wait_for("close").value.code == 1006
+    assert rec.messages() == []
+
+
+# ---------------------------------------------------------------- heartbeat (SPEC 4.6)
+
+
+def test_idle_connection_sends_ping_and_pong_keeps_it() -> None:
+    """After pingInterval idle seconds a ping goes out; a pong keeps the connection open."""
+
+    def answer_pings(peer: RawPeer) -> int:
+        peer.handshake()
+        pings = 0
+        while True:
+            opcode, _, payload = peer.recv_frame()
+            if opcode == PING:
+                pings += 1
+                peer.send_frame(PONG, payload)
+            elif opcode == CLOSE:
+                peer.send_close(1000)
+                return pings
+
+    with RawServer(answer_pings) as server:
+        ws, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 1})
+        time.sleep(2.5)  # proves the connection survives two ping rounds
+        assert ws.state is State.OPEN
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert server.result() >= 2
+    assert "error" not in rec.events()
+
+
+def test_missing_pong_loses_the_connection() -> None:
+    """A server that never answers pings: after pongTimeout, error(200) and close(1006) naming the pong."""
+
+    def never_pong(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.recv_until(PING)
+        peer.expect_eof()
+
+    with RawServer(never_pong) as server:
+        _, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 1})
+        error = rec.wait_for("error").value
+        assert (error.code, error.data) == (200, "0")
+        closed = rec.wait_for("close").value
+        assert closed.code == 1006
+        assert "pong" in closed.reason
+
+
+def test_any_frame_proves_liveness() -> None:
+    """Data from the server counts as liveness: no pong needed while messages flow."""
+
+    def chatty(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.sock.settimeout(0.2)
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            peer.send_text("tick")
+            with contextlib.suppress(TimeoutError):
+                peer.recv_frame()
+        peer.sock.settimeout(TIMEOUT)
+        peer.recv_until(CLOSE)
+        peer.send_close(1000)
+
+    with RawServer(chatty) as server:
+        ws, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 1})
+        time.sleep(2.6)  # proves no pong timeout while messages flow
+        assert ws.state is State.OPEN
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert "error" not in rec.events()
+
+
+def test_pong_timeout_zero_pings_but_never_drops() -> None:
+    """pongTimeout 0: pings are still sent, and a missing pong never ends the connection."""
+
+    def count_pings(peer: RawPeer) -> int:
+        peer.handshake()
+        pings = 0
+        while True:
+            opcode, _, _ = peer.recv_frame()
+            if opcode == PING:
+                pings += 1
+            elif opcode == CLOSE:
+                peer.send_close(1000)
+                return pings
+
+    with RawServer(count_pings) as server:
+        ws, _ = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 0})
+        time.sleep(2.5)  # proves the connection outlives unanswered pings
+        assert ws.state is State.OPEN
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert server.result() >= 2
+
+
+def test_ping_interval_zero_sends_no_ping() -> None:
+    """pingInterval 0 disables the heartbeat entirely."""
+
+    def count_pings(peer: RawPeer) -> int:
+        peer.handshake()
+        opcode = peer.recv_frame()[0]
+        peer.send_close(1000)
+        return opcode
+
+    with RawServer(count_pings) as server:
+        ws, _ = open_ws(server.url, {"pingInterval": 0})
+        time.sleep(1.5)  # proves nothing is sent while idle
+        ws.close()
+        assert server.result() == CLOSE
