@@ -478,7 +478,9 @@ class Connection:
                     sock.sendall(b"".join(frames))
             except (OSError, ValueError) as exc:
                 with self._lock:
-                    self.buffered_amount -= sum(len(item.payload) for item in batch if item.promise is not None)
+                    self.buffered_amount -= sum(
+                        len(item.payload) for item in batch if item.promise is not None
+                    )
                 _reject_all(batch, _unknown(f"the message could not be written ({exc})"))
                 _abort(sock)  # make sure the reader notices
                 return
