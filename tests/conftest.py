@@ -12,6 +12,8 @@ import pytest
 import ohws
 from ohws import WebSocket, webSocket
 
+from .certs import Certs, make_certs
+from .proxies import Pproxy
 from .recorder import Recorder
 from .servers import TIMEOUT, echo, websockets_server
 
@@ -72,3 +74,17 @@ def ws() -> Iterator[WebSocket]:
 @pytest.fixture
 def recorder(ws: WebSocket) -> Recorder:
     return Recorder(ws)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A CA, server certificates (good, expired, wrong host) and client keys in four encodings."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pproxy]:
+    """pproxy on loopback: HTTP CONNECT and SOCKS5, with a username and password."""
+    server = Pproxy(tmp_path_factory.mktemp("pproxy") / "pproxy.log")
+    yield server
+    server.stop()

@@ -28,13 +28,14 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 @contextlib.contextmanager
 def websockets_server(handler: Callable[[ServerConnection], None], **kwargs: Any) -> Iterator[str]:
-    """Run ``handler`` per connection; yield the ``ws://`` URL."""
+    """Run ``handler`` per connection; yield the ``ws://`` URL (``wss://`` with ``ssl=``)."""
     kwargs.setdefault("compression", None)
+    scheme = "wss" if kwargs.get("ssl") is not None else "ws"
     server = serve(handler, "127.0.0.1", 0, **kwargs)
     thread = threading.Thread(target=server.serve_forever, name="test-websockets-server", daemon=True)
     thread.start()
     try:
-        yield f"ws://127.0.0.1:{server.socket.getsockname()[1]}"
+        yield f"{scheme}://127.0.0.1:{server.socket.getsockname()[1]}"
     finally:
         server.shutdown()
         thread.join(TIMEOUT)

@@ -530,3 +530,77 @@ def test_large_message_round_trip(ws: WebSocket, recorder: Recorder) -> None:
         connect(ws, url)
         ws.send(payload)
         assert recorder.wait_for("message").value == payload
+
+
+def test_custom_dispatcher_runs_every_callback_of_the_connection(echo_url: str) -> None:
+    """createWebSocket(dispatcher=...) routes events, callbacks and promise handlers through it."""
+    from .test_dispatch import ManualDispatcher
+
+    dispatcher = ManualDispatcher()
+    ws = webSocket.createWebSocket(dispatcher=dispatcher)
+    seen: list[tuple[str, str]] = []
+    ws.on("open", lambda err, value: seen.append(("open", threading.current_thread().name)))
+    ws.on("message", lambda err, value: seen.append((value, threading.current_thread().name)))
+    promise = ws.connect(echo_url)
+    assert promise is not None and promise.result(TIMEOUT) is True
+    promise.then(lambda ok: seen.append(("then", threading.current_thread().name)))
+    ws.send("via dispatcher").result(TIMEOUT)  # type: ignore[union-attr]
+    deadline = time.monotonic() + TIMEOUT
+    while len(seen) < 3 and time.monotonic() < deadline:
+        dispatcher.run_pending()
+        time.sleep(0.01)
+    me = threading.current_thread().name
+    assert seen == [("open", me), ("then", me), ("via dispatcher", me)]
+    closing = ws.close()
+    assert closing is not None and closing.result(TIMEOUT) is True
+    dispatcher.run_pending()
+
+
+def test_interpreter_exit_is_not_blocked_by_an_open_connection(echo_url: str) -> None:
+    """A script that exits with a connection still open ends promptly (daemon threads)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from ohws import webSocket\n"
+        "ws = webSocket.createWebSocket()\n"
+        f"assert ws.connect({echo_url!r}).result(10)\n"
+        "ws.send('left open')\n"
+        "print('exiting')\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exiting"
+    assert time.monotonic() - started < TIMEOUT
+
+
+def test_ipv6_literal_url(ws: WebSocket) -> None:
+    """ws://[::1]:port/ connects over IPv6 loopback."""
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 support in this Python")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    from websockets.sync.server import serve
+
+    from .servers import echo
+
+    listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    server = serve(echo, sock=listener, compression=None)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.socket.getsockname()[1]
+        rec = Recorder(ws)
+        connect(ws, f"ws://[::1]:{port}/six")
+        ws.send("over v6")
+        assert rec.wait_for("message").value == "over v6"
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    finally:
+        server.shutdown()
+        thread.join(TIMEOUT)
