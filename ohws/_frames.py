@@ -63,18 +63,21 @@ _MAX_CONTROL_PAYLOAD = 125
 
 
 class FrameParser:
-    """Turns the byte stream from a server into frames.
+    """Turns the byte stream from a peer into frames.
 
     ``feed(data)`` then call ``next_frame()`` until it returns None. ``max_payload`` (0 for
     no limit) rejects a frame whose announced length exceeds it, before reading its payload.
+    A client parses server frames (never masked); ``from_client=True`` parses the frames a
+    server receives (always masked) and unmasks them.
     """
 
-    __slots__ = ("_buf", "_max_payload", "_pos")
+    __slots__ = ("_buf", "_from_client", "_max_payload", "_pos")
 
-    def __init__(self, max_payload: int = 0) -> None:
+    def __init__(self, max_payload: int = 0, *, from_client: bool = False) -> None:
         self._buf = bytearray()
         self._pos = 0
         self._max_payload = max_payload
+        self._from_client = from_client
 
     def feed(self, data: bytes) -> None:
         if self._pos:
@@ -101,8 +104,10 @@ class FrameParser:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, f"unknown opcode 0x{raw_opcode:x}")
         opcode = Opcode(raw_opcode)
         fin = bool(b0 & 0x80)
-        if b1 & 0x80:
-            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame from the server is masked")
+        masked = bool(b1 & 0x80)
+        if masked != self._from_client:
+            what = "frame from the server is masked" if masked else "frame from the client is not masked"
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, what)
         length = b1 & 0x7F
         header = 2
         if opcode.is_control and (not fin or length > _MAX_CONTROL_PAYLOAD):
@@ -129,10 +134,14 @@ class FrameParser:
                 CloseCode.MESSAGE_TOO_BIG,
                 f"frame of {length} bytes exceeds maxMessageSize {self._max_payload}",
             )
+        if masked:
+            header += 4
         end = pos + header + length
         if len(buf) < end:
             return None
         payload = bytes(buf[pos + header : end])
+        if masked:
+            payload = apply_mask(payload, bytes(buf[pos + header - 4 : pos + header]))
         self._pos = end
         return Frame(fin, opcode, payload)
 
@@ -149,15 +158,18 @@ def apply_mask(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, _NATIVE) ^ int.from_bytes(key, _NATIVE)).to_bytes(n, _NATIVE)
 
 
-def encode_frame(opcode: Opcode, payload: bytes, fin: bool = True) -> bytes:
-    """One masked client frame."""
+def encode_frame(opcode: Opcode, payload: bytes, fin: bool = True, *, mask: bool = True) -> bytes:
+    """One frame: masked as a client sends it, or unmasked (``mask=False``) as a server does."""
     n = len(payload)
     b0 = (0x80 if fin else 0) | opcode
+    bit = 0x80 if mask else 0
     if n < 126:
-        header = struct.pack("!BB", b0, 0x80 | n)
+        header = struct.pack("!BB", b0, bit | n)
     elif n < 65536:
-        header = struct.pack("!BBH", b0, 0x80 | 126, n)
+        header = struct.pack("!BBH", b0, bit | 126, n)
     else:
-        header = struct.pack("!BBQ", b0, 0x80 | 127, n)
-    mask = os.urandom(4)
-    return b"".join((header, mask, apply_mask(payload, mask)))
+        header = struct.pack("!BBQ", b0, bit | 127, n)
+    if not mask:
+        return header + payload
+    key = os.urandom(4)
+    return b"".join((header, key, apply_mask(payload, key)))

@@ -131,14 +131,14 @@ def parse_headers(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def parse_protocols(value: str | None) -> tuple[str, ...]:
+def parse_protocols(value: str | None, where: str = "options.protocol") -> tuple[str, ...]:
     """``protocol``: a comma-separated list of subprotocol tokens (may be empty)."""
     if not value:
         return ()
     protocols = tuple(p.strip() for p in value.split(","))
     for proto in protocols:
         if not _TOKEN.fullmatch(proto):
-            raise parameter_error(f"options.protocol entry {proto!r} is not an HTTP token")
+            raise parameter_error(f"{where} entry {proto!r} is not an HTTP token")
     return protocols
 
 

@@ -17,10 +17,14 @@ __all__ = [
     "OpenResult",
     "ProxyConfiguration",
     "ResponseHeaders",
+    "ServerCert",
     "TlsProtocol",
     "WebSocketCloseOptions",
+    "WebSocketConnection",
+    "WebSocketMessage",
     "WebSocketOpenInfo",
     "WebSocketRequestOptions",
+    "WebSocketServerConfig",
 ]
 
 
@@ -106,3 +110,37 @@ class CloseResult:
 
     code: int
     reason: str
+
+
+class ServerCert(TypedDict):
+    """The server's certificate chain and key (PEM files) for ``wss://``."""
+
+    certPath: str
+    keyPath: str
+
+
+class WebSocketServerConfig(TypedDict, total=False):
+    """``WebSocketServer.start`` configuration; ``serverPort`` 0 binds any free port."""
+
+    serverIP: str | None
+    serverPort: int
+    serverCert: ServerCert | None
+    maxConcurrentClientsNumber: int | None
+    maxConnectionsForOneClient: int | None
+    protocol: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketConnection:
+    """One client of a ``WebSocketServer``, identified by its address."""
+
+    clientIP: str
+    clientPort: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketMessage:
+    """Payload of the server's ``messageReceive`` event."""
+
+    clientConnection: WebSocketConnection
+    data: str | bytes

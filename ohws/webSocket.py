@@ -4,6 +4,7 @@
 client API lives here under its ArkTS name.
 """
 
+from ._server import WebSocketServer, createWebSocketServer
 from ._types import (
     ClientCert,
     CloseResult,
@@ -11,10 +12,14 @@ from ._types import (
     OpenResult,
     ProxyConfiguration,
     ResponseHeaders,
+    ServerCert,
     TlsProtocol,
     WebSocketCloseOptions,
+    WebSocketConnection,
+    WebSocketMessage,
     WebSocketOpenInfo,
     WebSocketRequestOptions,
+    WebSocketServerConfig,
 )
 from ._websocket import WebSocket, createWebSocket
 
@@ -25,10 +30,16 @@ __all__ = [
     "OpenResult",
     "ProxyConfiguration",
     "ResponseHeaders",
+    "ServerCert",
     "TlsProtocol",
     "WebSocket",
     "WebSocketCloseOptions",
+    "WebSocketConnection",
+    "WebSocketMessage",
     "WebSocketOpenInfo",
     "WebSocketRequestOptions",
+    "WebSocketServer",
+    "WebSocketServerConfig",
     "createWebSocket",
+    "createWebSocketServer",
 ]

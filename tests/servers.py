@@ -209,8 +209,8 @@ class RawServer:
             except OSError:
                 return
             thread = threading.Thread(target=self._serve, args=(RawPeer(sock),), daemon=True)
-            self._threads.append(thread)
             thread.start()
+            self._threads.append(thread)
 
     def _serve(self, peer: RawPeer) -> None:
         try:

@@ -222,3 +222,23 @@ def test_bad_close_payloads(payload: bytes, code: CloseCode) -> None:
     with pytest.raises(ProtocolError) as info:
         parse_close_payload(payload)
     assert info.value.code == code
+
+
+def test_server_side_parsing_unmasks_and_requires_masks() -> None:
+    """from_client=True: masked client frames are unmasked; an unmasked one is 1002."""
+    parser = FrameParser(from_client=True)
+    for size in (3, 300, 70_000):
+        payload = os.urandom(size)
+        parser.feed(encode_frame(Opcode.BINARY, payload))
+        assert parser.next_frame() == Frame(True, Opcode.BINARY, payload)
+    parser.feed(encode_frame(Opcode.TEXT, b"x", mask=False))
+    with pytest.raises(ProtocolError) as info:
+        parser.next_frame()
+    assert "not masked" in info.value.reason
+
+
+def test_unmasked_encoding_for_servers() -> None:
+    """encode_frame(mask=False) is what a server sends and what a client parser reads."""
+    frame = encode_frame(Opcode.TEXT, b"hello", mask=False)
+    assert frame == b"\x81\x05hello"
+    assert parse_all(frame) == [Frame(True, Opcode.TEXT, b"hello")]

@@ -1,0 +1,211 @@
+"""The ``ohws`` command line, run as a subprocess (``python -m ohws``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from ohws import webSocket
+from ohws.testing import StubServer
+
+from .proxies import Pproxy
+from .recorder import Recorder
+from .servers import TIMEOUT
+
+
+def ohws(*args: str, stdin: str = "", timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    return subprocess.run(
+        [sys.executable, "-m", "ohws", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_connect_sends_stdin_lines_and_prints_events(
+    ohws_stub_server_factory: Callable[..., StubServer],
+) -> None:
+    """connect: each stdin line is sent, events are time-stamped, binary is hex, EOF closes cleanly."""
+    stub = ohws_stub_server_factory(messages=[b"\x01\xff"], headers={"X-Srv": "1"}, subprotocol=True)
+    done = ohws("connect", stub.url, "--header", "X-Token: t1", "--protocol", "chat", stdin="hello\nwörld\n")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert all(re.match(r"^\[\d\d:\d\d:\d\d\.\d{3}\] ", line) for line in lines)
+    text = done.stdout
+    assert "open 101 Switching Protocols" in text
+    assert "subprotocol chat" in text
+    assert "message binary 2 bytes: 01 ff" in text
+    assert "message text 'hello'" in text and "message text 'wörld'" in text
+    assert "close 1000" in text
+    assert stub.received == ["hello", "wörld"]
+    assert stub.requests[0].headers["x-token"] == "t1"
+
+
+def test_connect_bad_url_exits_2() -> None:
+    """A bad URL is a clear message on stderr and exit code 2."""
+    done = ohws("connect", "http://example.com")
+    assert done.returncode == 2
+    assert "Websocket url error" in done.stderr and "'http'" in done.stderr
+
+
+def test_connect_bad_header_exits_2() -> None:
+    """A --header without a colon is a usage error."""
+    done = ohws("connect", "ws://127.0.0.1:9", "--header", "nocolon")
+    assert done.returncode == 2
+    assert "NAME:VALUE" in done.stderr
+
+
+def test_connect_refused_exits_1() -> None:
+    """A refused connection is exit code 1 with the reason."""
+    from .proxies import free_port
+
+    done = ohws("connect", f"ws://127.0.0.1:{free_port()}")
+    assert done.returncode == 1
+    assert "refused" in done.stderr
+
+
+def test_connect_tls_failure_and_ca_and_insecure(ohws_stub_server_factory: Callable[..., StubServer]) -> None:
+    """wss: unknown CA fails (exit 1, says why); --ca and --insecure connect."""
+    stub = ohws_stub_server_factory(tls=True)
+    failed = ohws("connect", stub.url)
+    assert failed.returncode == 1
+    assert "certificate verification failed" in failed.stderr
+    assert stub.ca_path is not None
+    with_ca = ohws("connect", stub.url, "--ca", stub.ca_path, stdin="x\n")
+    assert with_ca.returncode == 0, with_ca.stderr
+    insecure = ohws("connect", stub.url, "--insecure", stdin="y\n")
+    assert insecure.returncode == 0, insecure.stderr
+    assert stub.wait_for_messages(2) == ["x", "y"]
+
+
+def test_connect_through_a_proxy(ohws_stub_server_factory: Callable[..., StubServer], proxy: Pproxy) -> None:
+    """--proxy http://user:pass@host:port tunnels through the proxy."""
+    stub = ohws_stub_server_factory()
+    done = ohws("connect", stub.url, "--proxy", proxy.url("http"), stdin="via proxy\n")
+    assert done.returncode == 0, done.stderr
+    assert proxy.tunneled_to(stub.port)
+    socks = ohws("connect", stub.url, "--proxy", proxy.url("socks5"), stdin="via socks\n")
+    assert socks.returncode == 0, socks.stderr
+    assert stub.wait_for_messages(2) == ["via proxy", "via socks"]
+
+
+def test_connect_ends_when_the_server_closes(ohws_stub_server_factory: Callable[..., StubServer]) -> None:
+    """A server close ends the command even while stdin stays open."""
+    stub = ohws_stub_server_factory(close=(1001, "going"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ohws", "connect", stub.url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, _ = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        for stream in (process.stdin, process.stdout):
+            if stream:
+                stream.close()
+    assert process.returncode == 0
+    assert "close 1001 'going'" in out
+
+
+def test_demo_prints_the_seed_flow() -> None:
+    """demo: the embedded server and the seed's example flow, open to close."""
+    done = ohws("demo")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    for expected in (
+        "embedded server listening on ws://127.0.0.1:",
+        "on open, status: 101, message: Switching Protocols",
+        "connect success",
+        "send success",
+        "on message, message: Hello, client!",
+        "on message, message: bye",
+        "on close, code is 1000",
+        "close success",
+    ):
+        assert expected in text, expected
+    assert text.index("on open") < text.index("on message, message: bye") < text.index("on close")
+
+
+def test_serve_is_an_echo_server() -> None:
+    """serve --port 0 prints its URL, echoes, and stops cleanly on SIGINT."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ohws", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = re.search(r"listening on (ws://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        assert ws.connect(match.group(1)).result(TIMEOUT) is True  # type: ignore[union-attr]
+        ws.send("echo me")
+        assert rec.wait_for("message").value == "echo me"
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(TIMEOUT) == 0
+        rest = process.stdout.read()
+        assert "message from 127.0.0.1" in rest and "stopping" in rest
+    finally:
+        process.kill()
+        process.wait(TIMEOUT)
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_serve_on_a_busy_port_exits_1() -> None:
+    """serve on a port in use says so and exits 1."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        done = ohws("serve", "--port", str(busy.getsockname()[1]))
+    assert done.returncode == 1
+    assert "already in use" in done.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["connect"], ["serve"], ["demo"]])
+def test_help_everywhere(command: list[str]) -> None:
+    """--help works for the program and every command."""
+    done = ohws(*command, "--help")
+    assert done.returncode == 0
+    assert "usage: ohws" in done.stdout
+
+
+def test_in_process_demo_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """main() in-process: demo succeeds, a bad URL and a bad proxy are usage errors (exit 2)."""
+    from ohws._cli import main
+
+    assert main(["demo"]) == 0
+    assert "on close, code is 1000" in capsys.readouterr().out
+    assert main(["connect", "ws://"]) == 2
+    assert "no host" in capsys.readouterr().err
+    assert main(["connect", "ws://127.0.0.1:9", "--proxy", "ftp://p:1"]) == 2
+    assert "--proxy" in capsys.readouterr().err
+
+
+def test_in_process_connect(ohws_stub_server: StubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """main(['connect', ...]) in-process with a piped stdin: sends, prints, closes with exit 0."""
+    import io
+
+    from ohws._cli import main
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("one\ntwo\n"))
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["connect", ohws_stub_server.url, "--timeout", "5", "--proxy", "no-proxy"]) == 0
+    assert ohws_stub_server.wait_for_messages(2) == ["one", "two"]
+    assert "message text 'two'" in out.getvalue()

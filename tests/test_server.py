@@ -1,0 +1,334 @@
+"""SPEC section 11: WebSocketServer, with ohws clients and a third-party client (websocket-client)."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websocket  # websocket-client, as an independent client
+
+from ohws import (
+    BusinessError,
+    CloseResult,
+    WebSocketConnection,
+    WebSocketServer,
+    setNetworkPolicy,
+    webSocket,
+)
+
+from .certs import Certs
+from .recorder import Recorder
+from .servers import TIMEOUT
+
+
+class ServerEvents:
+    """Records a server's events as (name, args, thread)."""
+
+    def __init__(self, server: WebSocketServer) -> None:
+        self.events: queue.Queue[tuple[str, tuple[Any, ...], str]] = queue.Queue()
+        for name in ("connect", "messageReceive", "close", "error"):
+            server.on(name, self._listener(name))
+
+    def _listener(self, name: str) -> Any:
+        return lambda *args: self.events.put((name, args, threading.current_thread().name))
+
+    def wait_for(self, name: str) -> tuple[Any, ...]:
+        while True:
+            event, args, _ = self.events.get(timeout=TIMEOUT)
+            if event == name:
+                return args
+
+
+@pytest.fixture
+def server() -> Iterator[WebSocketServer]:
+    srv = webSocket.createWebSocketServer()
+    yield srv
+    if srv.port is not None:
+        srv.stop().result(TIMEOUT)
+
+
+def start(srv: WebSocketServer, **config: Any) -> str:
+    config.setdefault("serverIP", "127.0.0.1")
+    config.setdefault("serverPort", 0)
+    assert srv.start(config).result(TIMEOUT) is True
+    assert srv.port is not None and srv.port > 0
+    return f"ws://127.0.0.1:{srv.port}"
+
+
+def code_of(promise: Any) -> int:
+    with pytest.raises(BusinessError) as info:
+        promise.result(TIMEOUT)
+    return info.value.code
+
+
+def echo_on(srv: WebSocketServer) -> None:
+    srv.on("messageReceive", lambda message: srv.send(message.data, message.clientConnection))
+
+
+def test_echo_with_an_ohws_client(server: WebSocketServer) -> None:
+    """connect, messageReceive, send and close events, on a dispatch lane, in order."""
+    events = ServerEvents(server)
+    echo_on(server)
+    url = start(server)
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    assert ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    (client,) = events.wait_for("connect")
+    assert isinstance(client, WebSocketConnection) and client.clientIP == "127.0.0.1"
+    assert server.listAllConnections() == [client]
+    for payload in ("text ✓", b"\x00binary"):
+        ws.send(payload)
+        assert rec.wait_for("message").value == payload
+        (message,) = events.wait_for("messageReceive")
+        assert (message.clientConnection, message.data) == (client, payload)
+    ws.close({"code": 4002, "reason": "client done"}).result(TIMEOUT)  # type: ignore[union-attr]
+    assert events.wait_for("close") == (client, CloseResult(4002, "client done"))
+    assert server.listAllConnections() == []
+
+
+def test_events_run_in_order_on_dispatch_threads(server: WebSocketServer) -> None:
+    """Server events run on ohws-dispatch threads, in the order they happened."""
+    events = ServerEvents(server)
+    url = start(server)
+    ws = webSocket.createWebSocket()
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    for i in range(300):
+        ws.send(str(i))
+    got = []
+    while len(got) < 300:
+        name, args, thread = events.events.get(timeout=TIMEOUT)
+        assert thread.startswith("ohws-dispatch-")
+        if name == "messageReceive":
+            got.append(args[0].data)
+    assert got == [str(i) for i in range(300)]
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_third_party_client(server: WebSocketServer) -> None:
+    """websocket-client talks to the ohws server: echo and a clean close."""
+    events = ServerEvents(server)
+    echo_on(server)
+    url = start(server)
+    client = websocket.create_connection(url, timeout=TIMEOUT)
+    client.send("from websocket-client")
+    assert client.recv() == "from websocket-client"
+    client.send_binary(b"\x01\x02")
+    assert client.recv() == b"\x01\x02"
+    client.close(status=1000)
+    assert events.wait_for("close")[1].code == 1000
+
+
+def test_server_close_and_send_to_a_connection(server: WebSocketServer) -> None:
+    """send(data, conn) and close(conn, options) reach that client."""
+    events = ServerEvents(server)
+    url = start(server)
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    (client,) = events.wait_for("connect")
+    assert server.send(bytearray(b"push"), client).result(TIMEOUT) is True
+    assert rec.wait_for("message").value == b"push"
+    assert server.close(client, {"code": 4100, "reason": "kicked"}).result(TIMEOUT) is True
+    assert rec.wait_for("close").value == CloseResult(4100, "kicked")
+    assert events.wait_for("close") == (client, CloseResult(4100, "kicked"))
+
+
+def test_unknown_connection_is_2302006(server: WebSocketServer) -> None:
+    """send/close to a connection that is not (or no longer) there: 2302006."""
+    start(server)
+    ghost = WebSocketConnection("127.0.0.1", 1)
+    assert code_of(server.send("x", ghost)) == 2302006
+    assert code_of(server.close(ghost)) == 2302006
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda s: s.send(5, WebSocketConnection("127.0.0.1", 1)), 401),
+        (lambda s: s.send("x", ("127.0.0.1", 1)), 401),
+        (lambda s: s.close(WebSocketConnection("127.0.0.1", 1), {"code": 1005}), 401),
+    ],
+)
+def test_bad_send_and_close_arguments_are_401(server: WebSocketServer, call: Any, code: int) -> None:
+    """Wrong data, connection or close options are 401."""
+    start(server)
+    assert code_of(call(server)) == code
+
+
+def test_abrupt_client_drop_is_error_then_close_1006(server: WebSocketServer) -> None:
+    """A client that vanishes without a close frame: error(200) then close 1006."""
+    events = ServerEvents(server)
+    url = start(server)
+    client = websocket.create_connection(url, timeout=TIMEOUT)
+    events.wait_for("connect")
+    client.sock.shutdown(socket.SHUT_RDWR)
+    client.sock.close()
+    (error,) = events.wait_for("error")
+    assert error.code == 200
+    _, result = events.wait_for("close")
+    assert result.code == 1006
+
+
+def test_stop_closes_clients_with_1001(server: WebSocketServer) -> None:
+    """stop() closes every client with 1001, then stops listening; port reads None."""
+    url = start(server)
+    clients = [webSocket.createWebSocket() for _ in range(3)]
+    recorders = [Recorder(ws) for ws in clients]
+    for ws in clients:
+        ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    assert server.stop().result(TIMEOUT) is True
+    assert server.port is None
+    for rec in recorders:
+        assert rec.wait_for("close").value.code == 1001
+    refused = webSocket.createWebSocket().connect(url)
+    assert code_of(refused) == 200
+
+
+def test_port_zero_and_restart(server: WebSocketServer) -> None:
+    """serverPort 0 binds a free port readable as server.port; a stopped server starts again."""
+    start(server)
+    assert code_of(server.start({"serverIP": "127.0.0.1", "serverPort": 0})) == 2302999
+    server.stop().result(TIMEOUT)
+    assert code_of(server.stop()) == 2302999
+    start(server)
+    assert server.port is not None and server.port != 0
+
+
+def test_port_occupied_is_2302007(server: WebSocketServer) -> None:
+    """A port in use: 2302007."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert code_of(server.start({"serverIP": "127.0.0.1", "serverPort": port})) == 2302007
+
+
+@pytest.mark.parametrize(
+    ("config", "code"),
+    [
+        ({"serverIP": "not-an-ip", "serverPort": 0}, 2302004),
+        ({"serverIP": "192.0.2.1", "serverPort": 0}, 2302004),  # TEST-NET: valid, not ours; bind only
+        ({"serverIP": "127.0.0.1", "serverPort": 70000}, 2302005),
+        ({"serverIP": "127.0.0.1", "serverPort": -1}, 2302005),
+        ({"serverIP": "127.0.0.1"}, 401),
+        ({"serverIP": "127.0.0.1", "serverPort": "80"}, 401),
+        ({"serverIP": 127, "serverPort": 0}, 401),
+        ({"serverPort": 0, "maxConcurrentClientsNumber": 0}, 401),
+        ({"serverPort": 0, "maxConnectionsForOneClient": 1.5}, 401),
+        ({"serverPort": 0, "serverCert": "cert.pem"}, 401),
+        ({"serverPort": 0, "serverCert": {"certPath": "c"}}, 401),
+        ({"serverPort": 0, "protocol": 5}, 401),
+        ({"serverPort": 0, "port": 1}, 401),
+        ("config", 401),
+    ],
+)
+def test_start_errors(server: WebSocketServer, config: Any, code: int) -> None:
+    """start() validates: 401 shapes, 2302004 address, 2302005 port."""
+    assert code_of(server.start(config)) == code
+
+
+def test_missing_server_cert_is_2302002(server: WebSocketServer, tmp_path: Path) -> None:
+    """serverCert files that do not exist: 2302002."""
+    missing = str(tmp_path / "nope.pem")
+    config = {
+        "serverIP": "127.0.0.1",
+        "serverPort": 0,
+        "serverCert": {"certPath": missing, "keyPath": missing},
+    }
+    assert code_of(server.start(config)) == 2302002
+
+
+def test_unusable_server_cert_is_2302999(server: WebSocketServer, tmp_path: Path) -> None:
+    """serverCert files that are not a certificate and key: 2302999."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("junk")
+    config = {"serverPort": 0, "serverCert": {"certPath": str(junk), "keyPath": str(junk)}}
+    assert code_of(server.start(config)) == 2302999
+
+
+def test_permission_denied_is_201(server: WebSocketServer) -> None:
+    """With the network disabled start() is 201."""
+    setNetworkPolicy(allowInternet=False)
+    assert code_of(server.start({"serverPort": 0})) == 201
+
+
+def test_wss_server(server: WebSocketServer, certs: Certs, tmp_path: Path) -> None:
+    """serverCert serves wss://; an ohws client verifying with caPath connects."""
+    cert = tmp_path / "server.pem"
+    key = tmp_path / "server.key"
+    cert.write_bytes(b"".join(blob.bytes() for blob in certs.server.cert_chain_pems))
+    certs.server.private_key_pem.write_to_path(str(key))
+    echo_on(server)
+    start(server, serverCert={"certPath": str(cert), "keyPath": str(key)})
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    url = f"wss://127.0.0.1:{server.port}"
+    assert ws.connect(url, {"caPath": str(certs.ca_pem)}).result(TIMEOUT)  # type: ignore[union-attr]
+    ws.send("secure")
+    assert rec.wait_for("message").value == "secure"
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_protocol_is_selected_when_offered(server: WebSocketServer) -> None:
+    """config.protocol is selected when the client offers it; a client offering none still connects."""
+    url = start(server, protocol="chat")
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    ws.connect(url, {"protocol": "other, chat"}).result(TIMEOUT)  # type: ignore[union-attr]
+    assert rec.wait_for("openInfo").value.protocol == "chat"
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    plain = webSocket.createWebSocket()
+    plain.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    plain.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_max_connections_for_one_client(server: WebSocketServer) -> None:
+    """maxConnectionsForOneClient: the connection over the limit is refused (503) with a server error."""
+    events = ServerEvents(server)
+    url = start(server, maxConnectionsForOneClient=2)
+    admitted = [webSocket.createWebSocket() for _ in range(2)]
+    for ws in admitted:
+        ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    extra = webSocket.createWebSocket()
+    with pytest.raises(BusinessError) as info:
+        extra.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    assert (info.value.code, info.value.data) == (200, "503")
+    (error,) = events.wait_for("error")
+    assert "maxConnectionsForOneClient (2)" in error.message
+    admitted[0].close().result(TIMEOUT)  # type: ignore[union-attr]
+    events.wait_for("close")
+    assert extra.connect(url).result(TIMEOUT) is True  # type: ignore[union-attr]
+    for ws in (admitted[1], extra):
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def _connect_from(address: str, url: str) -> websocket.WebSocket:
+    sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), source_address=(address, 0))
+    return websocket.create_connection(url, socket=sock, timeout=TIMEOUT)
+
+
+def test_max_concurrent_clients(server: WebSocketServer) -> None:
+    """maxConcurrentClientsNumber counts client addresses: a third address is refused."""
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.3", 0))
+    except OSError:
+        pytest.skip("127.0.0.2/3 are not usable as source addresses here")
+    events = ServerEvents(server)
+    url = start(server, maxConcurrentClientsNumber=2)
+    first = _connect_from("127.0.0.1", url)
+    second = _connect_from("127.0.0.2", url)
+    again_first = _connect_from("127.0.0.1", url)  # same address: not a new client
+    with pytest.raises(websocket.WebSocketBadStatusException) as info:
+        _connect_from("127.0.0.3", url)
+    assert info.value.status_code == 503
+    (error,) = events.wait_for("error")
+    assert "maxConcurrentClientsNumber (2)" in error.message
+    assert len(server.listAllConnections()) == 3
+    for client in (first, second, again_first):
+        client.close()
