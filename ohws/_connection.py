@@ -19,20 +19,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import os
-import select
 import socket
 import ssl
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ._errors import BusinessError, ErrorCode
-from ._frames import CloseCode, FrameParser, Opcode, ProtocolError, encode_frame
+from ._frames import CloseCode, FrameParser, Opcode, ProtocolError
 from ._handshake import (
     MAX_RESPONSE_HEAD,
     HandshakeError,
@@ -42,15 +38,18 @@ from ._handshake import (
     new_key,
     parse_response,
 )
-from ._messages import Close, Message, MessageAssembler, Ping, Pong
+from ._heartbeat import Heartbeat
+from ._messages import Close, Message, MessageAssembler, Ping
 from ._options import CloseSpec, ConnectOptions
 from ._promise import Promise
-from ._proxy import resolve_proxy
+from ._proxy import proxy_environment, resolve_proxy
 from ._state import State, check_transition
+from ._threads import connection_threads, run_named
 from ._timer import TimerHandle, call_later
 from ._transport import ConnectError, open_stream
 from ._types import CloseResult, OpenResult, WebSocketOpenInfo
 from ._url import Target
+from ._writer import FrameWriter, Outgoing
 
 __all__ = ["Connection", "EventSink"]
 
@@ -67,14 +66,8 @@ class EventSink:
         raise NotImplementedError
 
     def emit_message(self, data: str | bytes) -> None:  # pragma: no cover - interface
+        """Deliver ``message`` then ``dataEnd``."""
         raise NotImplementedError
-
-
-@dataclass(slots=True)
-class _Outgoing:
-    opcode: Opcode
-    payload: bytes
-    promise: Promise[bool] | None
 
 
 def _unknown(detail: str) -> BusinessError:
@@ -99,22 +92,17 @@ class Connection:
         ssl_context: ssl.SSLContext | None,
         sink: EventSink,
         connect_promise: Promise[bool],
-        environ: dict[str, str] | None = None,
     ) -> None:
         self._target = target
         self._options = options
         self._ssl_context = ssl_context
         self._sink = sink
         self._connect_promise = connect_promise
-        self._environ = dict(os.environ) if environ is None else environ
         self._number = next(_thread_numbers)
 
         self._lock = threading.Lock()
-        self._writable = threading.Condition(self._lock)
         self.state = State.CONNECTING
-        self._queue: deque[_Outgoing] = deque()  # data frames, then at most one close frame
-        self._control: deque[_Outgoing] = deque()  # pings and pongs: written before data
-        self.buffered_amount = 0
+        self._writer = FrameWriter(self._number, self._on_close_written, self._on_write_failure)
         self._sock: socket.socket | None = None
         self._abort_requested = False  # close() while CONNECTING
         self._connect_timed_out = False
@@ -125,25 +113,32 @@ class Connection:
         self._close_timed_out = False
         self._close_waiters: list[Promise[bool]] = []
         self._close_timer: TimerHandle | None = None
-        self._writer: threading.Thread | None = None
-        self._writer_stop = False
-        self.finished = threading.Event()
+        self._lost_reason: str | None = None  # set by the heartbeat before it aborts the socket
 
-        self._reader = threading.Thread(target=self._run, name=f"ohws-reader-{self._number}", daemon=True)
-        self._reader.start()
+        connection_threads.submit(run_named, f"ohws-reader-{self._number}", self._run)
 
     # ------------------------------------------------------------------ public side
-    def send(self, opcode: Opcode, payload: bytes, promise: Promise[bool]) -> None:
-        """Queue a data frame (CONNECTING or OPEN); reject with 2302999 otherwise."""
-        with self._lock:
-            if self.state not in (State.CONNECTING, State.OPEN):
-                error = _unknown(f"the connection is not open (state {self.state.name})")
-            else:
-                self._queue.append(_Outgoing(opcode, payload, promise))
-                self.buffered_amount += len(payload)
-                self._writable.notify()
-                return
-        promise._reject(error)
+    @property
+    def buffered_amount(self) -> int:
+        return self._writer.buffered_amount
+
+    def send(
+        self, opcode: Opcode, payload: bytes, make_promise: Callable[[], Promise[bool]]
+    ) -> Promise[bool] | None:
+        """Write or queue a data frame (CONNECTING or OPEN).
+
+        Returns None when the frame is already written, else a promise (made by
+        ``make_promise``) that settles when it is, or is rejected with 2302999.
+        """
+        if self.state in (State.CONNECTING, State.OPEN):
+            outcome = self._writer.submit(opcode, payload, make_promise)
+            if outcome is True:
+                return None
+            if outcome is not False:
+                return outcome
+        promise = make_promise()
+        promise._reject(_unknown(f"the connection is not open (state {self.state.name})"))
+        return promise
 
     def close(self, spec: CloseSpec, promise: Promise[bool]) -> None:
         """Start (or join) the close; ``promise`` resolves True once CLOSED."""
@@ -160,13 +155,13 @@ class Connection:
                 elif state is State.OPEN:
                     self._set_state(State.CLOSING)
                     self._local_close = spec
-                    self._queue.append(_Outgoing(Opcode.CLOSE, _close_payload(spec.code, spec.reason), None))
-                    self._writable.notify()
                     self._arm_close_timer()
         if error is not None:
             promise._reject(error)
         elif state is State.CONNECTING:
             _abort(sock)
+        elif state is State.OPEN:
+            self._writer.submit(Opcode.CLOSE, _close_payload(spec.code, spec.reason))
 
     # ------------------------------------------------------------------ helpers
     def _set_state(self, new: State) -> None:
@@ -174,13 +169,20 @@ class Connection:
         check_transition(self.state, new)
         self.state = new
 
-    def _take_queue(self) -> list[_Outgoing]:
-        """Remove every queued frame; their bytes no longer count as buffered."""
-        assert self._lock.locked()
-        items = list(self._queue)
-        self._queue.clear()
-        self.buffered_amount -= sum(len(item.payload) for item in items if item.promise is not None)
-        return items
+    def _on_close_written(self) -> None:
+        """Our close frame is out (writing thread): hang up if the handshake is now complete."""
+        with self._lock:
+            self._close_sent = True
+            hang_up = self._close_received is not None or self._failure is not None
+            sock = self._sock
+        if hang_up:
+            # Both close frames are exchanged (or we are failing the connection):
+            # RFC 6455 7.1.1 lets the client close TCP now.
+            _abort(sock)
+
+    def _on_write_failure(self, exc: OSError) -> None:
+        """A write failed: make sure the reader notices the broken connection."""
+        _abort(self._sock)
 
     def _arm_close_timer(self) -> None:
         assert self._lock.locked()
@@ -222,8 +224,6 @@ class Connection:
                 error=_connect_failed("internal error in the reader thread"),
                 result=CloseResult(1006, "internal error"),
             )
-        finally:
-            self.finished.set()
 
     def _open(self) -> bytes | None:
         """Connect and handshake; on success emit the open events and return bytes read past the head."""
@@ -243,10 +243,7 @@ class Connection:
                 assert self._sock is not None
                 self._sock.settimeout(None)
                 self._set_state(State.OPEN)
-                self._writer = threading.Thread(
-                    target=self._write_loop, name=f"ohws-writer-{self._number}", daemon=True
-                )
-                self._writer.start()
+                self._writer.attach(self._sock)
         if failure is not None:
             self._fail_open(failure)
             return None
@@ -263,7 +260,7 @@ class Connection:
         deadline = time.monotonic() + options.connect_timeout
         status = 0
         try:
-            route = resolve_proxy(options.proxy, target.host, target.secure, self._environ)
+            route = resolve_proxy(options.proxy, target.host, target.secure, proxy_environment())
             sock = open_stream(
                 target, route, self._ssl_context, options.connect_timeout, self._register_socket
             )
@@ -294,9 +291,9 @@ class Connection:
                     int(error.data or 0),
                 )
             self._set_state(State.CLOSED)
-            pending = self._take_queue()
             waiters, self._close_waiters = self._close_waiters, []
             sock, self._sock = self._sock, None
+        pending = self._writer.stop()
         _close_socket(sock)
         if aborted:
             reason = _unknown("close() was called before the connection opened")
@@ -314,10 +311,14 @@ class Connection:
         options = self._options
         parser = FrameParser(options.max_message_size)
         assembler = MessageAssembler(options.max_message_size)
-        wait_readable = _readable_waiter(sock)
-        interval, pong_timeout = options.ping_interval, options.pong_timeout
-        last_received = last_ping = time.monotonic()
-        ping_outstanding = False
+        heartbeat = Heartbeat(
+            options.ping_interval,
+            options.pong_timeout,
+            lambda payload: self._writer.submit(Opcode.PING, payload),
+            self._on_heartbeat_lost,
+        )
+        heartbeat.start()
+        emit_message, recv, received = self._sink.emit_message, sock.recv, heartbeat.received
         data = rest
         try:
             while True:
@@ -327,38 +328,19 @@ class Connection:
                         event = assembler.receive(frame)
                         if isinstance(event, Message):
                             if self._close_received is None:
-                                self._sink.emit_message(event.data)
+                                # One lane job per message: measured faster than batching a
+                                # whole read, since the callbacks start while parsing goes on.
+                                emit_message(event.data)
                         elif isinstance(event, Ping):
-                            self._queue_control(Opcode.PONG, event.payload)
-                        elif isinstance(event, Close):
-                            if self._on_close_frame(event):
-                                return self._finish_closed()
-                        elif isinstance(event, Pong):
-                            pass
-                timeout: float | None = None
-                if interval:
-                    now = time.monotonic()
-                    if ping_outstanding and pong_timeout:
-                        due = last_ping + pong_timeout
-                        if now >= due:
-                            raise _Lost(
-                                f"no pong or other frame within pongTimeout ({pong_timeout}s) after a ping"
-                            )
-                    else:
-                        due = max(last_received, last_ping) + interval
-                        if now >= due:
-                            last_ping, ping_outstanding = now, True
-                            self._queue_control(Opcode.PING, struct.pack("!d", now))
-                            due = now + (pong_timeout or interval)
-                    timeout = due - now
-                if not wait_readable(timeout):
-                    data = b""
-                    continue
-                data = sock.recv(_RECV_SIZE)
+                            self._writer.submit(Opcode.PONG, event.payload)
+                        elif isinstance(event, Close) and self._on_close_frame(event):
+                            return self._finish_closed()
+                data = recv(_RECV_SIZE)
                 if not data:
-                    raise _Lost("the server closed the TCP connection without a close frame")
-                last_received = time.monotonic()
-                ping_outstanding = False
+                    raise _Lost(
+                        self._lost_reason or "the server closed the TCP connection without a close frame"
+                    )
+                received()
         except ProtocolError as exc:
             self._fail_connection(exc)
             return self._finish_closed()
@@ -366,15 +348,14 @@ class Connection:
             return self._finish_closed(lost=str(exc))
         except (OSError, ValueError) as exc:
             # ValueError: the socket was closed under us (abort while reading).
-            return self._finish_closed(lost=f"connection lost ({exc})")
+            return self._finish_closed(lost=self._lost_reason or f"connection lost ({exc})")
+        finally:
+            heartbeat.stop()
 
-    def _queue_control(self, opcode: Opcode, payload: bytes) -> None:
-        """Pings and pongs go before queued data frames, in order (a frame is never split)."""
-        with self._lock:
-            if self.state is State.CLOSED or self._close_sent:
-                return
-            self._control.append(_Outgoing(opcode, payload, None))
-            self._writable.notify()
+    def _on_heartbeat_lost(self, why: str) -> None:
+        """Timer thread: no sign of life in time; wake the reader, which reports ``why``."""
+        self._lost_reason = why
+        _abort(self._sock)
 
     def _on_close_frame(self, close: Close) -> bool:
         """Handle the server's close frame; True when the close handshake is complete."""
@@ -384,36 +365,31 @@ class Connection:
             self._close_received = close
             if self._close_sent:
                 return True
-            if self._local_close is None:
-                # Server-initiated: echo its code, drop data frames not yet written.
-                if self.state is State.OPEN:
-                    self._set_state(State.CLOSING)
-                dropped = self._take_queue()
-                payload = b"" if close.code is None else struct.pack("!H", close.code)
-                self._queue.append(_Outgoing(Opcode.CLOSE, payload, None))
-                self._writable.notify()
-                self._arm_close_timer()
-            else:
-                dropped = []
-        _reject_all(dropped, _unknown("the server closed the connection before the message was sent"))
+            echo = self._local_close is None
+            if echo and self.state is State.OPEN:
+                self._set_state(State.CLOSING)
+            self._arm_close_timer()
+        if echo:
+            # Server-initiated: echo its code; data frames not yet written are dropped.
+            _reject_all(
+                self._writer.drop_data(),
+                _unknown("the server closed the connection before the message was sent"),
+            )
+            self._writer.submit(Opcode.CLOSE, b"" if close.code is None else struct.pack("!H", close.code))
         return False
 
     def _fail_connection(self, error: ProtocolError) -> None:
-        """RFC 6455 7.1.7: send a close frame with ``error.code``; the writer then closes TCP."""
+        """RFC 6455 7.1.7: send a close frame with ``error.code``; TCP is closed once it is out."""
         with self._lock:
             self._failure = error
             if self._close_sent:
                 return
-            dropped = self._take_queue()
             if self.state is State.OPEN:
                 self._set_state(State.CLOSING)
-            self._queue.append(_Outgoing(Opcode.CLOSE, _close_payload(error.code, error.reason), None))
-            self._writable.notify()
             self._arm_close_timer()
-            writer = self._writer
-        _reject_all(dropped, _unknown(f"the connection failed: {error.reason}"))
-        if writer is not None:
-            writer.join(self._options.close_timeout)  # the timer aborts a writer stuck that long
+        _reject_all(self._writer.drop_data(), _unknown(f"the connection failed: {error.reason}"))
+        self._writer.submit(Opcode.CLOSE, _close_payload(error.code, error.reason))
+        self._writer.wait_close_written(self._options.close_timeout)  # the timer aborts a stuck write
 
     def _finish_closed(self, lost: str | None = None) -> None:
         with self._lock:
@@ -439,16 +415,12 @@ class Connection:
         with self._lock:
             if self.state is not State.CLOSED:
                 self._set_state(State.CLOSED)
-            self._writer_stop = True
-            self._writable.notify_all()
-            pending = self._take_queue()
             waiters, self._close_waiters = self._close_waiters, []
-            sock, writer = self._sock, self._writer
+            sock = self._sock
             if self._close_timer is not None:
                 self._close_timer.cancel()
         _abort(sock)
-        if writer is not None:
-            writer.join()
+        pending = self._writer.stop()
         _close_socket(sock)
         _reject_all(pending, _unknown("the connection closed before the message was sent"))
         if error is not None:
@@ -457,57 +429,12 @@ class Connection:
         for waiter in waiters:
             waiter._resolve(True)
 
-    # ------------------------------------------------------------------ writer thread
-    def _write_loop(self) -> None:
-        sock = self._sock
-        assert sock is not None
-        while True:
-            with self._lock:
-                while not self._queue and not self._control and not self._writer_stop:
-                    self._writable.wait()
-                if self._writer_stop:
-                    return
-                batch = [*self._control, *self._queue]
-                self._control.clear()
-                self._queue.clear()
-            frames = [encode_frame(item.opcode, item.payload) for item in batch]
-            try:
-                if len(frames) == 1:
-                    sock.sendall(frames[0])
-                else:
-                    sock.sendall(b"".join(frames))
-            except (OSError, ValueError) as exc:
-                with self._lock:
-                    self.buffered_amount -= sum(
-                        len(item.payload) for item in batch if item.promise is not None
-                    )
-                _reject_all(batch, _unknown(f"the message could not be written ({exc})"))
-                _abort(sock)  # make sure the reader notices
-                return
-            close_written = False
-            with self._lock:
-                for item in batch:
-                    if item.promise is not None:
-                        self.buffered_amount -= len(item.payload)
-                    elif item.opcode is Opcode.CLOSE:
-                        close_written = self._close_sent = True
-                hang_up = close_written and (self._close_received is not None or self._failure is not None)
-            for item in batch:
-                if item.promise is not None:
-                    item.promise._resolve(True)
-            if hang_up:
-                # Both close frames are exchanged (or we are failing the connection):
-                # RFC 6455 7.1.1 lets the client close TCP now.
-                _abort(sock)
-            if close_written:
-                return  # nothing may follow a close frame
-
 
 def _close_payload(code: int, reason: str) -> bytes:
     return struct.pack("!H", code) + reason.encode("utf-8")[:123]
 
 
-def _reject_all(items: list[_Outgoing], error: BusinessError) -> None:
+def _reject_all(items: list[Outgoing], error: BusinessError) -> None:
     for item in items:
         if item.promise is not None:
             item.promise._reject(error)
@@ -546,26 +473,3 @@ def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
         if not chunk:
             raise HandshakeError("the server closed the connection during the handshake")
         buf += chunk
-
-
-def _readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
-    """``wait(timeout)`` -> True when a recv will not block (TLS-buffered bytes count)."""
-    pending = sock.pending if isinstance(sock, ssl.SSLSocket) else None
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-
-        def wait(timeout: float | None) -> bool:
-            if pending is not None and pending():
-                return True
-            ms = -1 if timeout is None else max(int(timeout * 1000) + 1, 0)
-            return bool(poller.poll(ms))
-
-        return wait
-
-    def wait_select(timeout: float | None) -> bool:  # pragma: no cover - Windows
-        if pending is not None and pending():
-            return True
-        return bool(select.select([sock], [], [], timeout)[0])
-
-    return wait_select

@@ -8,12 +8,13 @@ Exceptions from user code are logged on the ``ohws`` logger and go no further.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from ._threads import dispatch_threads
 
 __all__ = ["Dispatcher", "Lane", "shared_pool"]
 
@@ -21,8 +22,6 @@ logger = logging.getLogger("ohws")
 
 #: jobs a lane runs before it yields its worker to other lanes.
 _LANE_BATCH = 256
-_IDLE_SECONDS = 10.0
-_MAX_WORKERS = 64
 
 
 class Dispatcher(Protocol):
@@ -31,45 +30,7 @@ class Dispatcher(Protocol):
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Any: ...
 
 
-class _Pool:
-    """A small elastic pool of daemon threads (no futures, no result objects)."""
-
-    def __init__(self, max_workers: int = _MAX_WORKERS, idle_seconds: float = _IDLE_SECONDS) -> None:
-        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
-        self._work_ready = threading.Condition(threading.Lock())
-        self._idle = 0
-        self._workers = 0
-        self._max_workers = max_workers
-        self._idle_seconds = idle_seconds
-        self._names = itertools.count(1)
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
-        with self._work_ready:
-            self._jobs.append((fn, args))
-            if self._idle > len(self._jobs) - 1:
-                self._work_ready.notify()
-                return
-            if self._workers >= self._max_workers:
-                return
-            self._workers += 1
-        name = f"ohws-dispatch-{next(self._names)}"
-        threading.Thread(target=self._work, name=name, daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            with self._work_ready:
-                while not self._jobs:
-                    self._idle += 1
-                    woke = self._work_ready.wait(self._idle_seconds)
-                    self._idle -= 1
-                    if not woke and not self._jobs:
-                        self._workers -= 1
-                        return
-                fn, args = self._jobs.popleft()
-            fn(*args)  # lane drains catch everything themselves
-
-
-_shared_pool = _Pool()
+_shared_pool = dispatch_threads
 
 
 def shared_pool() -> Dispatcher:

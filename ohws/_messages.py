@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._frames import CloseCode, Frame, Opcode, ProtocolError
 from ._options import is_sendable_close_code
@@ -17,23 +17,19 @@ from ._options import is_sendable_close_code
 __all__ = ["Close", "Message", "MessageAssembler", "Ping", "Pong", "parse_close_payload"]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     data: str | bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Ping:
+class Ping(NamedTuple):
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Pong:
+class Pong(NamedTuple):
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Close:
+class Close(NamedTuple):
     code: int | None  # None: the frame carried no status code
     reason: str
 
@@ -78,13 +74,13 @@ class MessageAssembler:
         return self._opcode is not None
 
     def receive(self, frame: Frame) -> Event | None:
-        opcode = frame.opcode
-        if opcode.is_control:
+        fin, opcode, payload = frame
+        if opcode >= 8:  # control frame
             if opcode == Opcode.PING:
-                return Ping(frame.payload)
+                return Ping(payload)
             if opcode == Opcode.PONG:
-                return Pong(frame.payload)
-            return parse_close_payload(frame.payload)
+                return Pong(payload)
+            return parse_close_payload(payload)
         if opcode == Opcode.CONT:
             if self._opcode is None:
                 raise ProtocolError(
@@ -92,20 +88,17 @@ class MessageAssembler:
                 )
         elif self._opcode is not None:
             raise ProtocolError(CloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
-        elif frame.fin:
-            return Message(self._whole(opcode, frame.payload))
+        elif fin:  # a whole message in one frame: the common case
+            self._check_size(len(payload))
+            if opcode == Opcode.BINARY:
+                return Message(payload)
+            try:
+                return Message(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
         else:
             self._start(opcode)
         return self._fragment(frame)
-
-    def _whole(self, opcode: Opcode, payload: bytes) -> str | bytes:
-        self._check_size(len(payload))
-        if opcode == Opcode.BINARY:
-            return payload
-        try:
-            return payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
 
     def _start(self, opcode: Opcode) -> None:
         self._opcode = opcode
@@ -114,7 +107,7 @@ class MessageAssembler:
         self._decoder = _utf8_decoder("strict") if opcode == Opcode.TEXT else None
 
     def _check_size(self, size: int) -> None:
-        if self._max_size and size > self._max_size:
+        if size > self._max_size and self._max_size:
             raise ProtocolError(
                 CloseCode.MESSAGE_TOO_BIG,
                 f"message of {size}+ bytes exceeds maxMessageSize {self._max_size}",

@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from ._errors import BusinessError, ErrorCode
 
-__all__ = ["HttpProxySpec", "ProxyRoute", "resolve_proxy"]
+__all__ = ["HttpProxySpec", "ProxyRoute", "proxy_environment", "resolve_proxy"]
+
+_VARIABLES = tuple(
+    name for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") for name in (base, base.upper())
+)
+
+
+def proxy_environment() -> dict[str, str]:
+    """The proxy variables of ``os.environ`` (reading only these is much cheaper than a copy)."""
+    return {name: os.environ[name] for name in _VARIABLES if name in os.environ}
+
 
 _SCHEMES = {"http", "socks4", "socks4a", "socks5", "socks5h"}
 _DEFAULT_PROXY_PORTS = {"http": 8080, "socks4": 1080, "socks4a": 1080, "socks5": 1080, "socks5h": 1080}

@@ -1,8 +1,9 @@
 """One process-wide timer thread (``ohws-timer``) for deadlines a blocked thread cannot watch.
 
 A reader blocked in ``recv`` or a writer blocked in ``sendall`` is woken by shutting the
-socket down; this thread does that when ``closeTimeout`` or ``connectTimeout`` runs out.
-Jobs must be short and never run user code. The thread starts on demand and exits when idle.
+socket down; this thread does that when ``closeTimeout`` or ``connectTimeout`` runs out, and
+it runs the heartbeat. Jobs must be short and never run user code. Deadlines fire within
+``_TICK`` seconds. The thread starts on demand and exits when idle.
 """
 
 from __future__ import annotations
@@ -18,19 +19,23 @@ __all__ = ["TimerHandle", "call_later"]
 
 logger = logging.getLogger("ohws")
 _IDLE_SECONDS = 10.0
+_TICK = 0.05  # deadlines fire at most this late
 
 
 class TimerHandle:
-    __slots__ = ("_fn", "cancelled", "when")
+    __slots__ = ("_fn", "_timer", "cancelled", "when")
 
-    def __init__(self, when: float, fn: Callable[[], None]) -> None:
+    def __init__(self, when: float, fn: Callable[[], None], timer: _Timer) -> None:
         self.when = when
         self._fn = fn
+        self._timer = timer
         self.cancelled = False
 
     def cancel(self) -> None:
         """Idempotent; a job already running is not interrupted."""
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            self._timer.cancelled_one()
 
     def run(self) -> None:
         if not self.cancelled:
@@ -40,19 +45,34 @@ class TimerHandle:
 class _Timer:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerHandle]] = []
-        self._changed = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._seq = itertools.count()
         self._running = False
+        self._cancelled = 0  # cancelled handles still in the heap
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> TimerHandle:
-        handle = TimerHandle(time.monotonic() + delay, fn)
-        with self._changed:
+        handle = TimerHandle(time.monotonic() + delay, fn, self)
+        with self._lock:
+            was_empty = not self._heap
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
-            self._changed.notify()
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._run, name="ohws-timer", daemon=True).start()
+            elif was_empty:
+                self._changed.notify()  # the thread sleeps until idle timeout: wake it
+            # Otherwise no notify: the thread looks at the heap at least every _TICK seconds, so
+            # a new earlier deadline costs the caller nothing (a wake-up per connect and close did).
         return handle
+
+    def cancelled_one(self) -> None:
+        with self._lock:
+            self._cancelled += 1
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+                # Mostly cancelled (connections that closed long before their timeouts): rebuild.
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
 
     def _run(self) -> None:
         while True:
@@ -60,6 +80,7 @@ class _Timer:
                 while True:
                     while self._heap and self._heap[0][2].cancelled:
                         heapq.heappop(self._heap)
+                        self._cancelled = max(self._cancelled - 1, 0)
                     if not self._heap:
                         if not self._changed.wait(_IDLE_SECONDS) and not self._heap:
                             self._running = False
@@ -69,7 +90,7 @@ class _Timer:
                     if delay <= 0:
                         handle = heapq.heappop(self._heap)[2]
                         break
-                    self._changed.wait(delay)
+                    self._changed.wait(min(delay, _TICK))
             try:
                 handle.run()
             except Exception:  # pragma: no cover - jobs are library code that must not raise

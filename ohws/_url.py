@@ -6,6 +6,7 @@ Pure: no I/O. Every rejection is a 2302001 naming the rule.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from ._errors import BusinessError, ErrorCode
 __all__ = ["MAX_URL_LENGTH", "Target", "parse_url"]
 
 MAX_URL_LENGTH = 2048
+_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 _DEFAULT_PORTS = {"ws": 80, "wss": 443}
 
 
@@ -67,7 +69,7 @@ def parse_url(url: str) -> Target:
         raise _url_error("the URL is empty")
     if len(url) > MAX_URL_LENGTH:
         raise _url_error(f"the URL has {len(url)} characters, more than {MAX_URL_LENGTH}")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+    if _FORBIDDEN.search(url):
         raise _url_error("the URL contains whitespace or a control character")
     scheme, sep, _ = url.partition("://")
     if not sep:

@@ -7,13 +7,14 @@ arguments. Callbacks always run on the connection's lane, never on the caller's 
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, overload
 
 from . import _policy
 from ._connection import Connection, EventSink
-from ._dispatch import Dispatcher, Lane, run_user_code
+from ._dispatch import Dispatcher, Lane, logger, run_user_code
 from ._errors import BusinessError, ErrorCode, parameter_error
 from ._events import Listeners
 from ._frames import Opcode
@@ -67,11 +68,17 @@ class _Sink(EventSink):
             run_user_code(callback, *args)
 
     def _deliver_message(self, data: str | bytes) -> None:
-        listeners = self._listeners
-        for callback in listeners.get("message"):
-            run_user_code(callback, None, data)
-        for callback in listeners.get("dataEnd"):
-            run_user_code(callback)
+        get = self._listeners.get
+        for callback in get("message"):
+            try:
+                callback(None, data)
+            except Exception:
+                logger.exception("ohws: exception in user callback %r", callback)
+        for callback in get("dataEnd"):
+            try:
+                callback()
+            except Exception:
+                logger.exception("ohws: exception in user callback %r", callback)
 
 
 class WebSocket:
@@ -113,6 +120,14 @@ class WebSocket:
         self._listeners.remove(type, callback)
 
     # ------------------------------------------------------------------ helpers
+    def _new_promise(self) -> Promise[bool]:
+        return Promise(self._lane)
+
+    @functools.cached_property
+    def _written(self) -> Promise[bool]:
+        """The resolved promise that ``send`` returns for a frame written before it returned."""
+        return Promise.resolved(True, self._lane)
+
     def _outcome(self, callback: AsyncCallback | None, promise: Promise[bool]) -> Promise[bool] | None:
         if callback is None:
             return promise
@@ -197,15 +212,18 @@ class WebSocket:
             _policy.check_permission()
         except BusinessError as exc:
             return self._failed(callback, exc)
-        promise: Promise[bool] = Promise(self._lane)
         connection = self._connection
         if connection is None:
-            promise._reject(
-                BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)")
-            )
-        else:
-            connection.send(opcode, payload, promise)
-        return self._outcome(callback, promise)
+            error = BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)")
+            return self._failed(callback, error)
+        promise = connection.send(opcode, payload, self._new_promise)
+        if promise is not None:
+            return self._outcome(callback, promise)
+        # Written already: no promise object needed for a callback, a shared resolved one otherwise.
+        if callback is not None:
+            self._lane.submit(run_user_code, callback, None, True)
+            return None
+        return self._written
 
     # ------------------------------------------------------------------ close
     @overload

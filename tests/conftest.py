@@ -17,8 +17,8 @@ from .proxies import Pproxy
 from .recorder import Recorder
 from .servers import TIMEOUT, echo, websockets_server
 
-# Shared, process-wide threads: a bounded pool and one timer, not per connection.
-_SHARED_THREADS = ("ohws-dispatch-", "ohws-timer")
+# Shared, process-wide threads: pools (dispatch, idle connection threads) and one timer.
+_SHARED_THREADS = ("ohws-dispatch-", "ohws-idle-", "ohws-timer")
 
 
 def _connection_threads() -> list[threading.Thread]:
@@ -32,13 +32,15 @@ def _connection_threads() -> list[threading.Thread]:
 @pytest.fixture(autouse=True)
 def no_thread_leak() -> Iterator[None]:
     """Fail a test that leaves an ohws-reader/writer thread running (after a bounded grace)."""
-    before = set(_connection_threads())
+    before = {t.name for t in _connection_threads()}
     yield
+    # A connection thread goes back to its pool (renamed ohws-idle-<k>) when its job ends.
     deadline = time.monotonic() + TIMEOUT
-    for thread in _connection_threads():
-        if thread not in before:
-            thread.join(max(deadline - time.monotonic(), 0))
-    leaked = [t.name for t in _connection_threads() if t not in before and t.is_alive()]
+    while time.monotonic() < deadline:
+        leaked = [t.name for t in _connection_threads() if t.name not in before]
+        if not leaked:
+            return
+        time.sleep(0.01)
     assert not leaked, f"leaked threads: {leaked}"
 
 

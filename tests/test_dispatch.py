@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from ohws._dispatch import Lane, _Pool
+from ohws._dispatch import Lane
+from ohws._threads import Pool, run_named
 from ohws._timer import call_later
 
 from .servers import TIMEOUT
@@ -109,7 +111,7 @@ def test_refusing_dispatcher_drops_jobs_quietly(caplog: pytest.LogCaptureFixture
 
 def test_pool_grows_while_busy_and_shrinks_when_idle() -> None:
     """Blocked workers make the pool start more; idle workers exit after the idle time."""
-    pool = _Pool(max_workers=4, idle_seconds=0.2)
+    pool = Pool("test-pool-", max_workers=4, idle_seconds=0.2)
     release = threading.Event()
     started: queue.Queue[str] = queue.Queue()
 
@@ -138,3 +140,35 @@ def test_timer_runs_and_cancels() -> None:
     call_later(0.1, ran.set)
     assert ran.wait(TIMEOUT)
     assert not cancelled.is_set()
+
+
+def test_pool_reuses_threads_and_renames_them_back() -> None:
+    """A finished job's thread goes back to the pool under its idle name and runs the next job."""
+    pool = Pool("test-idle-", max_idle=4)
+    names: queue.Queue[tuple[str, int]] = queue.Queue()
+    for i in range(3):
+        pool.submit(
+            run_named,
+            f"test-job-{i}",
+            lambda: names.put((threading.current_thread().name, threading.get_ident())),
+        )
+        names_seen = names.get(timeout=TIMEOUT)
+        assert names_seen[0] == f"test-job-{i}"
+    idle = [t for t in threading.enumerate() if t.name.startswith("test-idle-")]
+    assert len(idle) == 1  # one thread served all three jobs, one after the other
+
+
+def test_pool_keeps_at_most_max_idle_threads() -> None:
+    """Beyond max_idle, a worker that finishes exits instead of waiting."""
+    pool = Pool("test-cap-", max_idle=2, idle_seconds=5)
+    release = threading.Event()
+    started: queue.Queue[int] = queue.Queue()
+    for _ in range(5):
+        pool.submit(lambda: (started.put(1), release.wait(TIMEOUT)))
+    for _ in range(5):
+        started.get(timeout=TIMEOUT)
+    release.set()
+    deadline = time.monotonic() + TIMEOUT
+    while pool._workers > 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool._workers == 2

@@ -242,3 +242,13 @@ def test_unmasked_encoding_for_servers() -> None:
     frame = encode_frame(Opcode.TEXT, b"hello", mask=False)
     assert frame == b"\x81\x05hello"
     assert parse_all(frame) == [Frame(True, Opcode.TEXT, b"hello")]
+
+
+def test_c_and_python_masking_agree() -> None:
+    """The C mask (websockets.speedups) and the pure-Python fallback give the same bytes."""
+    from ohws._frames import py_apply_mask
+
+    for size in (0, 1, 3, 4, 5, 1000, 65_537):
+        data, mask = os.urandom(size), os.urandom(4)
+        assert apply_mask(data, mask) == py_apply_mask(data, mask)
+        assert py_apply_mask(py_apply_mask(data, mask), mask) == data

@@ -240,22 +240,20 @@ class StubServer:
             self._threads.append(thread)
 
     def _serve(self, sock: socket.socket) -> None:
+        peer: _Peer | None = None
         try:
             if self._context is not None:
                 sock = self._context.wrap_socket(sock, server_side=True)
             peer = _Peer(sock)
             rest = self._handshake(peer)
-            if rest is None:
-                return
-            self._peers.append(peer)
-            try:
+            if rest is not None:
                 self._run_script(peer)
                 self._read_loop(peer, rest)
-            finally:
-                self._peers.remove(peer)
         except (OSError, ValueError, ProtocolError):
             pass
         finally:
+            if peer is not None and peer in self._peers:
+                self._peers.remove(peer)
             with contextlib.suppress(OSError):
                 sock.close()
 
@@ -294,6 +292,7 @@ class StubServer:
         if isinstance(chosen, str):
             response.append(f"Sec-WebSocket-Protocol: {chosen}")
         response += [f"{name}: {value}" for name, value in self.headers]
+        self._peers.append(peer)  # before the 101: once the client is open, send() reaches it
         peer.write(("\r\n".join(response) + "\r\n\r\n").encode("latin-1"))
         return rest
 

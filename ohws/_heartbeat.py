@@ -1,0 +1,92 @@
+"""The heartbeat (SPEC 4.6), run by the shared timer thread so the reader can simply block in recv.
+
+A ping goes out after ``interval`` seconds in which nothing was received. If nothing at all
+arrives within ``pong_timeout`` after it, the connection is lost. Any received frame proves
+liveness (not only a pong). ``pong_timeout`` 0 keeps pinging but never gives up.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+from ._timer import TimerHandle, call_later
+
+__all__ = ["Heartbeat"]
+
+
+class Heartbeat:
+    """``received()`` is called by the reader after every read; the rest runs on the timer."""
+
+    __slots__ = (
+        "_interval",
+        "_job",
+        "_job_lock",
+        "_last_received",
+        "_on_lost",
+        "_ping_sent_at",
+        "_pong_timeout",
+        "_send_ping",
+        "_stopped",
+    )
+
+    def __init__(
+        self,
+        interval: int,
+        pong_timeout: int,
+        send_ping: Callable[[bytes], object],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self._interval = interval
+        self._pong_timeout = pong_timeout
+        self._send_ping = send_ping
+        self._on_lost = on_lost
+        self._last_received = time.monotonic()
+        self._ping_sent_at: float | None = None
+        self._job: TimerHandle | None = None
+        self._job_lock = threading.Lock()
+        self._stopped = False
+
+    def received(self) -> None:
+        """Something arrived: the connection is alive (a plain store; no lock on the hot path)."""
+        self._last_received = time.monotonic()
+
+    def start(self) -> None:
+        if self._interval:
+            self._schedule(self._interval)
+
+    def stop(self) -> None:
+        """Idempotent; a check already running finishes but schedules nothing more."""
+        with self._job_lock:
+            self._stopped = True
+            if self._job is not None:
+                self._job.cancel()
+
+    def _schedule(self, delay: float) -> None:
+        with self._job_lock:
+            if not self._stopped:
+                self._job = call_later(max(delay, 0.0), self._check)
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        sent, last = self._ping_sent_at, self._last_received
+        outstanding = sent is not None and last < sent
+        if outstanding and self._pong_timeout:
+            assert sent is not None
+            deadline = sent + self._pong_timeout
+            if now >= deadline:
+                self._on_lost(
+                    f"no pong or other frame within pongTimeout ({self._pong_timeout}s) after a ping"
+                )
+                return
+            self._schedule(deadline - now)
+            return
+        due = max(last, sent or 0.0) + self._interval
+        if now < due:
+            self._schedule(due - now)
+            return
+        self._ping_sent_at = now
+        self._send_ping(struct.pack("!d", now))
+        self._schedule(self._pong_timeout or self._interval)

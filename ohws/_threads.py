@@ -1,0 +1,84 @@
+"""Elastic pools of daemon threads: the dispatch pool and the pool of connection threads.
+
+Starting a thread costs ~110 µs here, handing a job to a waiting one ~20 µs, so threads are
+reused. A pool starts a worker when jobs outnumber the workers waiting for one, up to
+``max_workers``; an idle worker exits after ``idle_seconds``, or at once when ``max_idle``
+workers already wait. Jobs go through a C ``SimpleQueue``; a job must not raise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Pool", "connection_threads", "dispatch_threads"]
+
+
+class Pool:
+    def __init__(
+        self,
+        prefix: str,
+        max_workers: int | None = None,
+        idle_seconds: float = 10.0,
+        max_idle: int | None = None,
+    ) -> None:
+        self._prefix = prefix
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
+        self._count_lock = threading.Lock()  # guards _idle and _workers
+        self._idle = 0  # workers waiting in get()
+        self._workers = 0
+        self._max_workers = max_workers
+        self._max_idle = max_idle
+        self._idle_seconds = idle_seconds
+        self._names = itertools.count(1)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        self._jobs.put((fn, args))
+        with self._count_lock:
+            if self._idle >= self._jobs.qsize():
+                return
+            if self._max_workers is not None and self._workers >= self._max_workers:
+                return
+            self._workers += 1
+        name = f"{self._prefix}{next(self._names)}"
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def _work(self) -> None:
+        get, jobs, count_lock = self._jobs.get, self._jobs, self._count_lock
+        me = threading.current_thread()
+        idle_name = me.name
+        while True:
+            with count_lock:
+                if self._max_idle is not None and self._idle >= self._max_idle and not jobs.qsize():
+                    self._workers -= 1
+                    return
+                self._idle += 1
+            try:
+                fn, args = get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with count_lock:
+                    self._idle -= 1
+                    if not jobs.qsize():
+                        self._workers -= 1
+                        return
+                continue
+            with count_lock:
+                self._idle -= 1
+            fn(*args)
+            if me.name != idle_name:
+                me.name = idle_name
+
+
+def run_named(name: str, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on a connection thread that carries ``name`` while it runs."""
+    threading.current_thread().name = name
+    fn()
+
+
+#: where callbacks run: one lane per connection drains here (SPEC section 6)
+dispatch_threads = Pool("ohws-dispatch-", max_workers=64)
+#: reader and writer threads, reused across connections; idle ones are named ohws-idle-<k>
+connection_threads = Pool("ohws-idle-", max_idle=16)

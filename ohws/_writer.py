@@ -1,0 +1,237 @@
+"""Writing one connection's frames: in call order, whole frames only, never blocking the caller.
+
+A frame is written by the thread that submits it when nothing is queued ahead of it and the
+socket takes it at once (``MSG_DONTWAIT``): no thread hand-off and no promise object on the
+common path. Whatever cannot go out at once (a full socket buffer, TLS, frames queued before
+the connection opened, frames behind others) is queued and written by the connection's
+``ohws-writer-<n>`` thread, which starts only when first needed. Pings and pongs go before
+queued data frames; nothing goes after the close frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._errors import BusinessError, ErrorCode
+from ._frames import Opcode, encode_frame
+from ._promise import Promise
+from ._threads import connection_threads, run_named
+
+__all__ = ["FrameWriter", "Outgoing"]
+
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_CONTROL = (Opcode.PING, Opcode.PONG)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    opcode: Opcode
+    payload: bytes
+    promise: Promise[bool] | None  # None for control and close frames
+    rest: bytes | None = None  # what is left of an encoded frame after a partial write
+
+
+class FrameWriter:
+    """The send side of one connection. ``submit`` may be called from any thread.
+
+    ``_lock`` guards everything below it; ``_changed`` (on the same lock) wakes the writer
+    thread and the rare waiters of ``stop``/``wait_close_written``.
+    """
+
+    def __init__(
+        self, number: int, on_close_written: Callable[[], None], on_failure: Callable[[OSError], None]
+    ) -> None:
+        self._number = number
+        self._on_close_written = on_close_written
+        self._on_failure = on_failure
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: deque[Outgoing] = deque()  # data frames, then the close frame
+        self._control: deque[Outgoing] = deque()  # pings and pongs
+        self._sock: socket.socket | None = None
+        self._direct = False
+        self._writing = False  # a thread is writing to the socket right now
+        self._stopped = False
+        self._close_submitted = False
+        self._waiters = 0  # threads in stop() or wait_close_written()
+        self.close_written = False
+        self.buffered_amount = 0
+        self._thread_done: threading.Event | None = None  # set when the writer thread's job ends
+
+    # ------------------------------------------------------------------ submitting
+    def submit(
+        self, opcode: Opcode, payload: bytes, make_promise: Callable[[], Promise[bool]] | None = None
+    ) -> bool | Promise[bool]:
+        """Write a frame now, or queue it.
+
+        Returns False if refused (a close frame was already submitted, or the writer stopped),
+        True once written, or, for a queued data frame, the promise made by ``make_promise``
+        that settles when it is written. Control and close frames return True when queued.
+        """
+        with self._lock:
+            if self._stopped or self._close_submitted:
+                return False
+            if opcode is Opcode.CLOSE:
+                self._close_submitted = True
+            if make_promise is not None:
+                self.buffered_amount += len(payload)
+            if self._writing or self._queue or self._control or not self._direct:
+                item = Outgoing(opcode, payload, None if make_promise is None else make_promise())
+                (self._control if opcode in _CONTROL else self._queue).append(item)
+                self._wake_locked()
+                return item.promise or True
+            self._writing = True
+            sock = self._sock
+        assert sock is not None
+        frame = encode_frame(opcode, payload)
+        try:
+            sent = _send_nowait(sock, frame)
+        except OSError as exc:
+            item = Outgoing(opcode, payload, None if make_promise is None else make_promise())
+            self._failed([item], exc)
+            return item.promise or True
+        with self._lock:
+            self._writing = False
+            if sent < len(frame):
+                item = Outgoing(
+                    opcode, payload, None if make_promise is None else make_promise(), frame[sent:]
+                )
+                self._queue.appendleft(item)
+                self._wake_locked()
+                return item.promise or True
+            if make_promise is not None:
+                self.buffered_amount -= len(payload)
+            if opcode is Opcode.CLOSE:
+                self.close_written = True
+            if self._queue or self._control or self._waiters:
+                self._wake_locked()
+        if opcode is Opcode.CLOSE:
+            self._on_close_written()
+        return True
+
+    def attach(self, sock: socket.socket) -> None:
+        """The connection is open: frames may go out; what was queued meanwhile is flushed."""
+        with self._lock:
+            self._sock = sock
+            self._direct = bool(_DONTWAIT) and not isinstance(sock, ssl.SSLSocket)
+            if not self._direct or self._queue or self._control:
+                self._wake_locked()
+
+    def drop_data(self) -> list[Outgoing]:
+        """Remove queued data frames (not yet started); their bytes stop counting as buffered."""
+        with self._lock:
+            dropped = [item for item in self._queue if item.promise is not None and item.rest is None]
+            for item in dropped:
+                self._queue.remove(item)
+            self.buffered_amount -= sum(len(item.payload) for item in dropped)
+            return dropped
+
+    def wait_close_written(self, timeout: float) -> bool:
+        with self._lock:
+            self._waiters += 1
+            try:
+                return self._changed.wait_for(lambda: self.close_written or self._stopped, timeout)
+            finally:
+                self._waiters -= 1
+
+    def stop(self) -> list[Outgoing]:
+        """Stop writing; return frames never written. Call after the socket was shut down."""
+        with self._lock:
+            self._stopped = True
+            self._changed.notify_all()
+            self._waiters += 1
+            # A direct write never blocks, so this wait is short; after it nobody touches the socket.
+            self._changed.wait_for(lambda: not self._writing, 5.0)
+            self._waiters -= 1
+            done = self._thread_done
+        if done is not None and threading.current_thread().name != f"ohws-writer-{self._number}":
+            done.wait()
+        with self._lock:
+            left = [*self._queue, *self._control]
+            self._queue.clear()
+            self._control.clear()
+            self.buffered_amount = 0
+        return left
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _wake_locked(self) -> None:
+        if self._sock is None:
+            return  # not open yet: attach() flushes
+        if self._thread_done is None:
+            self._thread_done = threading.Event()
+            connection_threads.submit(run_named, f"ohws-writer-{self._number}", self._run)
+        self._changed.notify_all()
+
+    def _failed(self, items: list[Outgoing], exc: OSError) -> None:
+        with self._lock:
+            self._writing = False
+            self.buffered_amount -= sum(len(item.payload) for item in items if item.promise is not None)
+            self._changed.notify_all()
+        self._on_failure(exc)
+        error = BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"the message could not be written ({exc})")
+        for item in items:
+            if item.promise is not None:
+                item.promise._reject(error)
+
+    # ------------------------------------------------------------------ writer thread
+    def _run(self) -> None:
+        try:
+            self._write_until_done()
+        finally:
+            assert self._thread_done is not None
+            self._thread_done.set()
+
+    def _write_until_done(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while True:
+            with self._lock:
+                while not self._stopped and (self._writing or not (self._queue or self._control)):
+                    self._changed.wait()
+                if self._stopped:
+                    return
+                self._writing = True
+                batch = [*self._control, *self._queue]
+                self._control.clear()
+                self._queue.clear()
+            frames = [
+                item.rest if item.rest is not None else encode_frame(item.opcode, item.payload)
+                for item in batch
+            ]
+            try:
+                sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+            except (OSError, ValueError) as exc:
+                self._failed(batch, exc if isinstance(exc, OSError) else OSError(str(exc)))
+                return
+            with self._lock:
+                self._writing = False
+                self.buffered_amount -= sum(len(item.payload) for item in batch if item.promise is not None)
+                close_written = any(item.opcode is Opcode.CLOSE for item in batch)
+                self.close_written = self.close_written or close_written
+                self._changed.notify_all()
+            for item in batch:
+                if item.promise is not None:
+                    item.promise._resolve(True)
+            if close_written:
+                self._on_close_written()
+                return  # nothing may follow a close frame
+
+
+def _send_nowait(sock: socket.socket, frame: bytes) -> int:
+    """Write what the socket takes without blocking; return the byte count."""
+    try:
+        sent = sock.send(frame, _DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return 0
+    if sent < len(frame):
+        view = memoryview(frame)
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while sent < len(frame):
+                sent += sock.send(view[sent:], _DONTWAIT)
+    return sent

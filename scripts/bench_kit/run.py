@@ -1,0 +1,137 @@
+"""scripts/bench: ohws and its peers against one Node ``ws`` server, interleaved, medians and ratios.
+
+Each measurement runs in a fresh process (clients.py), clients interleaved A B C A B C ... per
+scenario and run. The table shows medians; "ohws/best" compares ohws with the best Python peer
+(>= 1.0 means ohws is as good or better: rate ratio for rates, inverse ratio for costs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+PEERS = ["websocket-client", "WebSocketApp", "websockets"]
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "rtt64": {"count": 5000, "quick": 200, "clients": ["ohws", "ohws-blocking", *PEERS, "raw-tcp", "node-ws"]},
+    "win32": {"count": 20000, "quick": 500, "clients": ["ohws", *PEERS, "raw-tcp", "node-ws"]},
+    "big1m": {"count": 100, "quick": 5, "clients": ["ohws", "ohws-blocking", *PEERS, "node-ws"]},
+    "flood": {"count": 100000, "quick": 1000, "clients": ["ohws", *PEERS, "node-ws"]},
+    "churn": {"count": 300, "quick": 20, "clients": ["ohws", *PEERS]},
+    "scale": {"count": 1000, "quick": 50, "clients": ["ohws", *PEERS]},
+}
+LOWER_IS_BETTER = {"open_s", "echo_s", "rss_mb", "threads"}
+REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking"}  # shown, not counted as peers
+
+
+def start_server() -> tuple[subprocess.Popen[str], int, int]:
+    server = subprocess.Popen(
+        ["node", str(HERE / "server.js")], stdout=subprocess.PIPE, text=True, cwd=HERE
+    )
+    assert server.stdout is not None
+    ports = json.loads(server.stdout.readline())
+    return server, int(ports["ws"]), int(ports["tcp"])
+
+
+def run_one(client: str, scenario: str, ws_port: int, tcp_port: int, count: int) -> dict[str, float] | None:
+    if client == "node-ws":
+        command = ["node", str(HERE / "node_client.js"), scenario, str(ws_port), str(count)]
+    else:
+        command = [sys.executable, str(HERE / "clients.py"), client, scenario, str(ws_port), str(tcp_port), str(count)]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=HERE, env=env)
+    except subprocess.TimeoutExpired:
+        print(f"  {client} {scenario}: timed out", file=sys.stderr)
+        return None
+    if done.returncode != 0:
+        print(f"  {client} {scenario}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    metrics: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])["metrics"]
+    return metrics
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny counts, one run: a smoke test")
+    parser.add_argument("--runs", type=int, default=5, help="interleaved runs per scenario (default 5)")
+    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="scenarios to run")
+    parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json", help="where to write results")
+    args = parser.parse_args()
+    runs = 1 if args.quick else args.runs
+    server, ws_port, tcp_port = start_server()
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {}
+    try:
+        for scenario in args.only or SCENARIOS:
+            spec = SCENARIOS[scenario]
+            count = spec["quick"] if args.quick else spec["count"]
+            print(f"{scenario}: {runs} run(s) x {len(spec['clients'])} clients, count {count}", file=sys.stderr)
+            for _ in range(runs):
+                for client in spec["clients"]:
+                    metrics = run_one(client, scenario, ws_port, tcp_port, count)
+                    for name, value in (metrics or {}).items():
+                        samples.setdefault(scenario, {}).setdefault(name, {}).setdefault(client, []).append(value)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    medians = {
+        scenario: {
+            metric: {client: statistics.median(values) for client, values in per_client.items()}
+            for metric, per_client in metrics.items()
+        }
+        for scenario, metrics in samples.items()
+    }
+    rows = []
+    print()
+    header = ["scenario", "metric", "ohws", *PEERS, "ohws-blocking", "raw-tcp", "node-ws", "ohws/best"]
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    for scenario, metrics in medians.items():
+        for metric, values in metrics.items():
+            ours = values.get("ohws")
+            peers = [values[p] for p in PEERS if p in values]
+            ratio = None
+            if ours and peers:
+                best = min(peers) if metric in LOWER_IS_BETTER else max(peers)
+                ratio = best / ours if metric in LOWER_IS_BETTER else ours / best
+            cells = [scenario, metric, *(fmt(values.get(c)) for c in header[2:-1]), fmt(ratio)]
+            print(" | ".join(cells))
+            rows.append({"scenario": scenario, "metric": metric, "medians": values, "ohws_vs_best_peer": ratio})
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+                "runs": runs,
+                "samples": samples,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nresults: {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
