@@ -55,7 +55,9 @@ __all__ = ["Connection", "EventSink"]
 
 logger = logging.getLogger("ohws")
 
-_RECV_SIZE = 256 * 1024
+# recv() allocates its whole buffer before blocking, so an idle connection should ask for
+# little; the size grows (x4) while reads come back full and shrinks when they do not.
+_RECV_MIN, _RECV_MAX = 2048, 128 * 1024
 _thread_numbers = itertools.count(1)
 
 
@@ -319,7 +321,7 @@ class Connection:
         )
         heartbeat.start()
         emit_message, recv, received = self._sink.emit_message, sock.recv, heartbeat.received
-        data = rest
+        data, size = rest, _RECV_MIN
         try:
             while True:
                 if data:
@@ -335,7 +337,11 @@ class Connection:
                             self._writer.submit(Opcode.PONG, event.payload)
                         elif isinstance(event, Close) and self._on_close_frame(event):
                             return self._finish_closed()
-                data = recv(_RECV_SIZE)
+                data = recv(size)
+                if len(data) >= size:
+                    size = min(size * 4, _RECV_MAX)
+                elif len(data) < size // 16:
+                    size = max(size // 2, _RECV_MIN)
                 if not data:
                     raise _Lost(
                         self._lost_reason or "the server closed the TCP connection without a close frame"
@@ -422,7 +428,8 @@ class Connection:
         _abort(sock)
         pending = self._writer.stop()
         _close_socket(sock)
-        _reject_all(pending, _unknown("the connection closed before the message was sent"))
+        if pending:
+            _reject_all(pending, _unknown("the connection closed before the message was sent"))
         if error is not None:
             self._sink.emit("error", error)
         self._sink.emit("close", None, result)

@@ -49,7 +49,11 @@ def _split_overload(
 
 
 class _Sink(EventSink):
-    """Turns connection events into lane jobs that look listeners up at delivery time."""
+    """Turns connection events into lane jobs that look listeners up again at delivery time.
+
+    An event nobody listens to when it happens is dropped at once (SPEC 5: never buffered for a
+    later listener), which also spares a dispatch thread a wake-up.
+    """
 
     __slots__ = ("_lane", "_listeners")
 
@@ -58,10 +62,13 @@ class _Sink(EventSink):
         self._listeners = listeners
 
     def emit(self, event: str, *args: Any) -> None:
-        self._lane.submit(self._deliver, event, args)
+        if self._listeners.get(event):
+            self._lane.submit(self._deliver, event, args)
 
     def emit_message(self, data: str | bytes) -> None:
-        self._lane.submit(self._deliver_message, data)
+        get = self._listeners.get
+        if get("message") or get("dataEnd"):
+            self._lane.submit(self._deliver_message, data)
 
     def _deliver(self, event: str, args: tuple[Any, ...]) -> None:
         for callback in self._listeners.get(event):

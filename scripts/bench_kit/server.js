@@ -16,6 +16,7 @@ wss.on('connection', (ws, req) => {
     });
     return;
   }
+  if (url.pathname === '/sink') return; // swallows everything (measures the send path alone)
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
 
