@@ -8,6 +8,7 @@ ws.connect("ws://127.0.0.1:8080").result(timeout=10)
 
 from . import webSocket
 from ._errors import BusinessError, ErrorCode
+from ._gui import QtDispatcher, TkDispatcher
 from ._policy import setNetworkPolicy
 from ._promise import Promise
 from ._state import State
@@ -42,9 +43,11 @@ __all__ = [
     "OpenResult",
     "Promise",
     "ProxyConfiguration",
+    "QtDispatcher",
     "ResponseHeaders",
     "ServerCert",
     "State",
+    "TkDispatcher",
     "TlsProtocol",
     "WebSocket",
     "WebSocketCloseOptions",

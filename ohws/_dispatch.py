@@ -79,6 +79,12 @@ class Lane:
                 self._scheduled = False
             logger.debug("ohws: dispatcher refused work; dropped %d callbacks", dropped, exc_info=True)
 
+    def discard(self) -> None:
+        """Drop every pending job (its dispatcher will never run them); the lane stays usable."""
+        with self._jobs_lock:
+            self._jobs.clear()
+            self._scheduled = False
+
     def _drain(self) -> None:
         for _ in range(_LANE_BATCH):
             with self._jobs_lock:
