@@ -1,0 +1,27 @@
+"""Counts the Autobahn report's outcomes for ohws and lists every case that did not pass."""
+
+from __future__ import annotations
+
+import collections
+import json
+import sys
+from pathlib import Path
+
+
+def main(report_dir: str) -> int:
+    index = json.loads((Path(report_dir) / "index.json").read_text())
+    results = index["ohws"]
+    counts: collections.Counter[str] = collections.Counter()
+    bad = []
+    for case, result in sorted(results.items(), key=lambda item: [int(p) for p in item[0].split(".")]):
+        behavior, close = result["behavior"], result["behaviorClose"]
+        counts[behavior] += 1
+        if behavior in ("FAILED", "UNIMPLEMENTED") or close == "FAILED":
+            bad.append(f"  {case}: {behavior} (close {close})")
+    print("Autobahn|Testsuite, ohws as client:", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print("\n".join(bad) if bad else "  no case FAILED")
+    return 1 if counts["FAILED"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
