@@ -1,0 +1,163 @@
+"""scripts/soak: long runs that show no growth and no loss (not part of CI).
+
+1. connect/close cycles: threads, file descriptors and RSS before and after (deltas);
+2. many concurrent connections x many messages of random sizes: content and order checked;
+3. a steady-rate run: p50/p99 callback latency (send -> echo callback), and final deltas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ohws import webSocket
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+OPTIONS: dict[str, Any] = {"proxy": "no-proxy"}
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    """Node's ws echo server from scripts/bench_kit if npm installed it, else `ohws serve`."""
+    kit = ROOT / "scripts" / "bench_kit"
+    if (kit / "node_modules" / "ws").is_dir():
+        server = subprocess.Popen(["node", str(kit / "server.js")], stdout=subprocess.PIPE, text=True, cwd=kit)
+        assert server.stdout is not None
+        return server, f"ws://127.0.0.1:{json.loads(server.stdout.readline())['ws']}/echo"
+    server = subprocess.Popen([sys.executable, "-m", "ohws", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    return server, server.stdout.readline().split("listening on ")[1].strip()
+
+
+def usage() -> dict[str, float]:
+    threads = [t.name for t in threading.enumerate()]
+    rss_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return {
+        "threads": len(threads),
+        "connection_threads": sum(name.startswith(("ohws-reader-", "ohws-writer-")) for name in threads),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "rss_mb": rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20,
+    }
+
+
+def report(title: str, before: dict[str, float], after: dict[str, float]) -> None:
+    deltas = ", ".join(f"{k} {before[k]:.0f} -> {after[k]:.0f} ({after[k] - before[k]:+.1f})" for k in before)
+    print(f"{title}: {deltas}", flush=True)
+
+
+def settle() -> None:
+    """Let connection threads return to their pool before measuring."""
+    deadline = time.monotonic() + 10
+    while usage()["connection_threads"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def cycles(url: str, count: int) -> None:
+    for _ in range(50):  # warm-up: pools, caches
+        ws = webSocket.createWebSocket()
+        ws.connect(url, OPTIONS).result(10)
+        ws.close().result(10)
+    settle()
+    before = usage()
+    started = time.monotonic()
+    for _ in range(count):
+        ws = webSocket.createWebSocket()
+        ws.connect(url, OPTIONS).result(10)
+        ws.close().result(10)
+    settle()
+    report(f"{count} connect/close cycles in {time.monotonic() - started:.1f} s", before, usage())
+
+
+def concurrent(url: str, connections: int, messages: int) -> None:
+    rng = random.Random(1)
+    before = usage()
+    plans = [[rng.randbytes(rng.randint(0, 65536)) for _ in range(messages)] for _ in range(connections)]
+    received: list[list[bytes]] = [[] for _ in range(connections)]
+    done = threading.Semaphore(0)
+    sockets = []
+    for n in range(connections):
+        ws = webSocket.createWebSocket()
+
+        def on_message(err: Any, data: Any, n: int = n) -> None:
+            received[n].append(data)
+            if len(received[n]) == messages:
+                done.release()
+
+        ws.on("message", on_message)
+        ws.connect(url, OPTIONS).result(10)
+        sockets.append(ws)
+    started = time.monotonic()
+    for i in range(messages):
+        for n, ws in enumerate(sockets):
+            ws.send(plans[n][i])
+    for _ in range(connections):
+        if not done.acquire(timeout=600):
+            raise SystemExit("soak: concurrent messages did not all come back")
+    elapsed = time.monotonic() - started
+    for ws in sockets:
+        ws.close().result(30)
+    bad = sum(received[n] != plans[n] for n in range(connections))
+    volume = sum(len(m) for plan in plans for m in plan) / 2**20
+    print(f"{connections} connections x {messages} messages ({volume:.0f} MiB each way) in {elapsed:.1f} s: "
+          f"{'all content and order verified' if not bad else f'{bad} connections MISMATCHED'}", flush=True)
+    del plans, received, sockets  # the test data, so that the figures below show the library
+    settle()
+    report("  after", before, usage())
+    if bad:
+        raise SystemExit(1)
+
+
+def steady(url: str, minutes: float, rate: int) -> None:
+    before = usage()
+    ws = webSocket.createWebSocket()
+    latencies: queue.SimpleQueue[float] = queue.SimpleQueue()
+    ws.on("message", lambda err, data: latencies.put(time.perf_counter() - float(data)))
+    ws.connect(url, OPTIONS).result(10)
+    end = time.monotonic() + minutes * 60
+    interval, sent, next_at = 1 / rate, 0, time.monotonic()
+    while time.monotonic() < end:
+        ws.send(repr(time.perf_counter()))
+        sent += 1
+        next_at += interval
+        time.sleep(max(next_at - time.monotonic(), 0))
+    time.sleep(1)
+    ws.close().result(10)
+    values = sorted(latencies.get() for _ in range(latencies.qsize()))
+    p50, p99 = statistics.median(values), values[int(len(values) * 0.99) - 1]
+    print(f"steady {minutes:g} min at {rate}/s: {len(values)}/{sent} echoed, callback latency "
+          f"p50 {p50 * 1e6:.0f} us, p99 {p99 * 1e6:.0f} us", flush=True)
+    settle()
+    report("  after", before, usage())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__)
+    parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--minutes", type=float, default=10.0, help="steady run length (0 skips it)")
+    parser.add_argument("--rate", type=int, default=1000, help="steady messages per second")
+    args = parser.parse_args()
+    server, url = start_server()
+    try:
+        cycles(url, args.cycles)
+        concurrent(url, args.connections, args.messages)
+        if args.minutes:
+            steady(url, args.minutes, args.rate)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Faults and floods against live peers: what SPEC 4.4 prescribes, with nothing left hanging."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from ohws import CloseResult, State, webSocket
+
+from .recorder import Recorder
+from .servers import TIMEOUT, RawPeer, RawServer, echo, frame_bytes, websockets_server
+
+PING, PONG, TEXT, BINARY, CONT, CLOSE = 0x9, 0xA, 0x1, 0x2, 0x0, 0x8
+
+
+def test_hundred_thousand_tiny_fragments() -> None:
+    """A message of 100,000 one-byte fragments is reassembled and delivered once."""
+
+    def fragments(peer: RawPeer) -> None:
+        peer.handshake()
+        frames = [frame_bytes(BINARY, b"a", fin=False)]
+        frames += [frame_bytes(CONT, b"b", fin=False)] * 99_998
+        frames.append(frame_bytes(CONT, b"c"))
+        peer.sock.sendall(b"".join(frames))
+        peer.recv_until(CLOSE)
+        peer.send_close(1000)
+
+    with RawServer(fragments) as server:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert rec.wait_for("message").value == b"a" + b"b" * 99_998 + b"c"
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_tiny_fragments_over_the_limit_are_1009() -> None:
+    """Fragments adding up past maxMessageSize fail with 1009 before the message completes."""
+
+    def fragments(peer: RawPeer) -> int:
+        peer.handshake()
+        frames = [frame_bytes(BINARY, b"a", fin=False)] + [frame_bytes(CONT, b"b", fin=False)] * 5000
+        peer.sock.sendall(b"".join(frames))
+        code = peer.recv_until(CLOSE)[2][:2]
+        peer.expect_eof()
+        return int.from_bytes(code, "big")
+
+    with RawServer(fragments) as server:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        assert ws.connect(server.url, {"maxMessageSize": 1000}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert rec.wait_for("close").value.code == 1009
+        assert server.result() == 1009
+
+
+def test_ten_thousand_pings_while_the_client_sends() -> None:
+    """10,000 server pings all get pongs, and 1,000 client messages still arrive in order."""
+    pings = 10_000
+    counted: queue.Queue[tuple[int, list[bytes]]] = queue.Queue()
+
+    def pinger(peer: RawPeer) -> None:
+        peer.handshake()
+        writer = threading.Thread(
+            target=lambda: peer.sock.sendall(b"".join(frame_bytes(PING, str(i).encode()) for i in range(pings)))
+        )
+        writer.start()
+        pongs, messages = 0, []
+        while pongs < pings or len(messages) < 1000:
+            opcode, _, payload = peer.recv_frame()
+            if opcode == PONG:
+                assert payload == str(pongs).encode()
+                pongs += 1
+            elif opcode == TEXT:
+                messages.append(payload)
+        writer.join(TIMEOUT)
+        counted.put((pongs, messages))
+        peer.recv_until(CLOSE)
+        peer.send_close(1000)
+
+    with RawServer(pinger) as server:
+        ws = webSocket.createWebSocket()
+        assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
+        for i in range(1000):
+            ws.send(f"{i}")
+        pongs, messages = counted.get(timeout=TIMEOUT)
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        server.result()
+    assert pongs == pings
+    assert messages == [f"{i}".encode() for i in range(1000)]
+
+
+def test_a_stuck_server_blocks_neither_other_connections_nor_close() -> None:
+    """Sends to a server that stopped reading pile up; another connection works; close() ends."""
+    release = threading.Event()
+
+    def stuck(peer: RawPeer) -> None:
+        peer.handshake()
+        release.wait(TIMEOUT)
+
+    with RawServer(stuck) as server, websockets_server(echo) as echo_url:
+        blocked = webSocket.createWebSocket()
+        assert blocked.connect(server.url, {"closeTimeout": 0.5}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        for _ in range(32):
+            blocked.send(b"x" * (1 << 20))
+        assert blocked.bufferedAmount > 0
+        healthy = webSocket.createWebSocket()
+        rec = Recorder(healthy)
+        assert healthy.connect(echo_url).result(TIMEOUT) is True  # type: ignore[union-attr]
+        for i in range(100):
+            healthy.send(str(i))
+        assert [rec.wait_for("message").value for _ in range(100)] == [str(i) for i in range(100)]
+        started = time.monotonic()
+        assert blocked.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert time.monotonic() - started < TIMEOUT
+        healthy.close().result(TIMEOUT)  # type: ignore[union-attr]
+        release.set()
+
+
+def test_server_process_killed_mid_stream() -> None:
+    """kill -9 of the server process: every connection reports error, then close 1006."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ohws", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split("listening on ")[1].strip()
+        sockets = [webSocket.createWebSocket() for _ in range(5)]
+        closed: queue.Queue[tuple[int, list[str], Any]] = queue.Queue()
+        for n, ws in enumerate(sockets):
+            events: list[str] = []
+            ws.on("error", lambda err, events=events: events.append(f"error {err.code}"))
+            ws.on("close", lambda err, value, n=n, events=events: closed.put((n, events, value)))
+            assert ws.connect(url).result(TIMEOUT) is True  # type: ignore[union-attr]
+            ws.send("streaming")
+        process.send_signal(signal.SIGKILL)
+        process.wait(TIMEOUT)
+        results = [closed.get(timeout=TIMEOUT) for _ in sockets]
+    finally:
+        process.kill()
+        process.wait(TIMEOUT)
+        if process.stdout:
+            process.stdout.close()
+    assert sorted(n for n, _, _ in results) == list(range(5))
+    for _, events, value in results:
+        assert events == ["error 200"]
+        assert isinstance(value, CloseResult) and value.code == 1006
+    assert all(ws.state is State.CLOSED for ws in sockets)
