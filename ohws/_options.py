@@ -80,7 +80,7 @@ def _get_bool(raw: Mapping[str, Any], key: str) -> bool | None:
     raise parameter_error(f"options.{key} must be a bool, not {_type_name(value)}")
 
 
-def _get_int(raw: Mapping[str, Any], key: str, where: str = "options") -> int | None:
+def int_value(raw: Mapping[str, Any], key: str, where: str = "options") -> int | None:
     value = raw.get(key)
     if value is None:
         return None
@@ -170,7 +170,7 @@ def _parse_proxy(value: object) -> str | HttpProxySpec:
     host = _get_str(value, "host", where)
     if not host:
         raise parameter_error("options.proxy.host must be a non-empty str")
-    port = _get_int(value, "port", where)
+    port = int_value(value, "port", where)
     if port is None or not 1 <= port <= 65535:
         raise parameter_error(f"options.proxy.port must be an int in 1..65535, got {port!r}")
     exclusions = value.get("exclusionList")
@@ -184,8 +184,8 @@ def _parse_proxy(value: object) -> str | HttpProxySpec:
 
 
 def _parse_heartbeat(raw: Mapping[str, Any]) -> tuple[int, int]:
-    interval = _get_int(raw, "pingInterval")
-    timeout = _get_int(raw, "pongTimeout")
+    interval = int_value(raw, "pingInterval")
+    timeout = int_value(raw, "pongTimeout")
     for key, val in (("pingInterval", interval), ("pongTimeout", timeout)):
         if val is not None and not 0 <= val <= MAX_HEARTBEAT:
             raise parameter_error(f"options.{key} must be in 0..{MAX_HEARTBEAT}, got {val}")
@@ -235,7 +235,7 @@ def parse_options(raw: object) -> ConnectOptions:
         raise parameter_error(f"options must be a dict, not {_type_name(raw)}")
     _check_keys(raw, _OPTION_KEYS, "options")
     ping_interval, pong_timeout = _parse_heartbeat(raw)
-    max_size = _get_int(raw, "maxMessageSize")
+    max_size = int_value(raw, "maxMessageSize")
     if max_size is not None and max_size < 0:
         raise parameter_error(f"options.maxMessageSize must be >= 0, got {max_size}")
     ca_path = _get_str(raw, "caPath")
@@ -270,7 +270,7 @@ def parse_close_options(raw: object) -> CloseSpec:
     if not isinstance(raw, Mapping):
         raise parameter_error(f"close options must be a dict, not {_type_name(raw)}")
     _check_keys(raw, ("code", "reason"), "close options")
-    code = _get_int(raw, "code", "close options")
+    code = int_value(raw, "code", "close options")
     if code is None:
         code = 1000
     elif not is_sendable_close_code(code):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import BusinessError, ErrorCode, parameter_error
-from ._options import parse_protocols
+from ._options import int_value, parse_protocols
 
 __all__ = ["ServerConfig", "parse_server_config"]
 
@@ -38,17 +38,8 @@ class ServerConfig:
     protocols: tuple[str, ...] = ()
 
 
-def _int(raw: Mapping[str, Any], key: str) -> int | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise parameter_error(f"config.{key} must be an int, not {type(value).__name__}")
-    return value
-
-
 def _limit(raw: Mapping[str, Any], key: str) -> int:
-    value = _int(raw, key)
+    value = int_value(raw, key, "config")
     if value is None:
         return DEFAULT_LIMIT
     if value < 1:
@@ -74,7 +65,7 @@ def parse_server_config(raw: object) -> ServerConfig:
         raise BusinessError.of(
             ErrorCode.CANNOT_LISTEN_ON_NIC, f"{ip!r} is not an IPv4 or IPv6 address"
         ) from None
-    port = _int(raw, "serverPort")
+    port = int_value(raw, "serverPort", "config")
     if port is None:
         raise parameter_error("config.serverPort is required (0 binds any free port)")
     if not 0 <= port <= 65535:

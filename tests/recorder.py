@@ -7,7 +7,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ohws import WebSocket
+import pytest
+
+from ohws import BusinessError, WebSocket, webSocket
 
 from .servers import TIMEOUT
 
@@ -64,3 +66,28 @@ class Recorder:
     def messages(self) -> list[Any]:
         with self._lock:
             return [r.value for r in self.seen if r.event == "message"]
+
+
+def round_trip(url: str, options: dict[str, Any], text: str = "round trip") -> None:
+    """Connect with ``options``, exchange one message, close; fail the test otherwise."""
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    promise = ws.connect(url, options)
+    assert promise is not None and promise.result(TIMEOUT) is True
+    ws.send(text)
+    assert rec.wait_for("message").value == text
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def refused(url: str, options: dict[str, Any]) -> tuple[BusinessError, BusinessError]:
+    """Connect with ``options`` and expect failure: the rejection, and the error event (or the
+    rejection again when the failure came before any I/O, which emits no event)."""
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    promise = ws.connect(url, options)
+    assert promise is not None
+    with pytest.raises(BusinessError) as info:
+        promise.result(TIMEOUT)
+    if info.value.code != 200:
+        return info.value, info.value
+    return info.value, rec.wait_for("error").value

@@ -66,7 +66,9 @@ def test_ten_thousand_pings_while_the_client_sends() -> None:
     def pinger(peer: RawPeer) -> None:
         peer.handshake()
         writer = threading.Thread(
-            target=lambda: peer.sock.sendall(b"".join(frame_bytes(PING, str(i).encode()) for i in range(pings)))
+            target=lambda: peer.sock.sendall(
+                b"".join(frame_bytes(PING, str(i).encode()) for i in range(pings))
+            )
         )
         writer.start()
         pongs, messages = 0, []

@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from ohws import BusinessError, webSocket
-
 from .certs import Certs
 from .proxies import PROXY_PASSWORD, PROXY_USER, Pproxy, free_port
-from .recorder import Recorder
-from .servers import TIMEOUT, echo, websockets_server
+from .recorder import refused, round_trip
+from .servers import echo, websockets_server
 
 
 @pytest.fixture(params=["ws", "wss"])
@@ -29,26 +27,6 @@ def target(request: pytest.FixtureRequest, certs: Certs) -> Iterator[tuple[str, 
 
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
-
-
-def round_trip(url: str, options: dict[str, Any]) -> None:
-    ws = webSocket.createWebSocket()
-    rec = Recorder(ws)
-    promise = ws.connect(url, options)
-    assert promise is not None and promise.result(TIMEOUT) is True
-    ws.send("through")
-    assert rec.wait_for("message").value == "through"
-    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-
-
-def refused(url: str, options: dict[str, Any]) -> tuple[BusinessError, BusinessError]:
-    ws = webSocket.createWebSocket()
-    rec = Recorder(ws)
-    promise = ws.connect(url, options)
-    assert promise is not None
-    with pytest.raises(BusinessError) as info:
-        promise.result(TIMEOUT)
-    return info.value, rec.wait_for("error").value
 
 
 def http_proxy_option(proxy: Pproxy, password: str = PROXY_PASSWORD, **extra: Any) -> dict[str, Any]:

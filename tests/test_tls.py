@@ -13,35 +13,11 @@ from typing import Any
 import pytest
 from websockets.sync.server import ServerConnection
 
-from ohws import BusinessError, TlsProtocol, WebSocket, webSocket
+from ohws import TlsProtocol, WebSocket, webSocket
 
 from .certs import KEY_PASSWORD, Certs
-from .recorder import Recorder
+from .recorder import refused, round_trip
 from .servers import TIMEOUT, echo, websockets_server
-
-
-def round_trip(url: str, options: dict[str, Any]) -> None:
-    """Connect with ``options``, exchange one message, close; fail the test otherwise."""
-    ws = webSocket.createWebSocket()
-    rec = Recorder(ws)
-    promise = ws.connect(url, options)
-    assert promise is not None and promise.result(TIMEOUT) is True
-    ws.send("over tls")
-    assert rec.wait_for("message").value == "over tls"
-    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-
-
-def refused(url: str, options: dict[str, Any]) -> tuple[BusinessError, BusinessError]:
-    """Connect with ``options`` and expect failure: the rejection and the error event."""
-    ws = webSocket.createWebSocket()
-    rec = Recorder(ws)
-    promise = ws.connect(url, options)
-    assert promise is not None
-    with pytest.raises(BusinessError) as info:
-        promise.result(TIMEOUT)
-    if info.value.code != 200:
-        return info.value, info.value
-    return info.value, rec.wait_for("error").value
 
 
 def test_ca_path_file_verifies_the_server(certs: Certs) -> None:

@@ -179,11 +179,10 @@ def wsc_churn(url: str, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def wsc_scale(url: str, n: int) -> dict[str, float]:
-    import websocket
-
+def blocking_scale(connect: Callable[[], Any], n: int) -> dict[str, float]:
+    """Open ``n`` blocking connections one by one, then one echo on each."""
     started = time.perf_counter()
-    sockets = [websocket.create_connection(url, timeout=TIMEOUT) for _ in range(n)]
+    sockets = [connect() for _ in range(n)]
     opened = time.perf_counter() - started
     started = time.perf_counter()
     for ws in sockets:
@@ -195,6 +194,12 @@ def wsc_scale(url: str, n: int) -> dict[str, float]:
     for ws in sockets:
         ws.close()
     return metrics
+
+
+def wsc_scale(url: str, n: int) -> dict[str, float]:
+    import websocket
+
+    return blocking_scale(lambda: websocket.create_connection(url, timeout=TIMEOUT), n)
 
 
 # ---------------------------------------------------------------- websocket-client WebSocketApp
@@ -323,19 +328,7 @@ def wsk_churn(url: str, n: int) -> float:
 def wsk_scale(url: str, n: int) -> dict[str, float]:
     from websockets.sync.client import connect
 
-    started = time.perf_counter()
-    sockets = [connect(url, compression=None) for _ in range(n)]
-    opened = time.perf_counter() - started
-    started = time.perf_counter()
-    for ws in sockets:
-        ws.send("x")
-    for ws in sockets:
-        ws.recv()
-    echoed = time.perf_counter() - started
-    metrics = {"open_s": opened, "echo_s": echoed, "rss_mb": peak_rss_mb(), "threads": threading.active_count()}
-    for ws in sockets:
-        ws.close()
-    return metrics
+    return blocking_scale(lambda: connect(url, compression=None), n)
 
 
 # ---------------------------------------------------------------- raw TCP (the floor)
