@@ -74,6 +74,25 @@ def test_handshake_403_is_error_200_with_status_data() -> None:
     assert "close" not in rec.events() and "open" not in rec.events()
 
 
+def test_sends_queued_while_connecting_are_rejected_when_the_handshake_fails() -> None:
+    """send() while CONNECTING is queued; a failed handshake rejects it with 2302999."""
+
+    def forbid(peer: RawPeer) -> None:
+        peer.handshake(status="403 Forbidden")
+
+    with RawServer(forbid) as server:
+        ws = webSocket.createWebSocket()
+        connecting = ws.connect(server.url)
+        queued = ws.send("too early")
+        assert connecting is not None and queued is not None
+        with pytest.raises(BusinessError) as info:
+            queued.result(TIMEOUT)
+        assert info.value.code == 2302999
+        assert "failed before it opened" in info.value.message
+        with pytest.raises(BusinessError):
+            connecting.result(TIMEOUT)
+
+
 def test_bad_accept_key_is_rejected() -> None:
     """A wrong Sec-WebSocket-Accept fails the connect with 200, data '101'."""
 
