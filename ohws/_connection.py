@@ -1,17 +1,15 @@
-"""One connection attempt: its reader thread, its writer thread and its message layer.
+"""One connection attempt: its reader thread and its message layer (SPEC sections 4 and 6).
 
-Threads (SPEC section 6):
+* ``ohws-reader-<n>`` (a pooled connection thread) opens the stream, does the handshake,
+  then does every read: frames, messages, pings, the close handshake. It never runs user
+  code; events go to the connection's lane through the ``EventSink``.
+* the ``FrameWriter`` (``_writer.py``) sends frames in call order, from the sending thread
+  when the socket takes them at once, else from ``ohws-writer-<n>``.
+* the shared ``ohws-timer`` runs the heartbeat and shuts the socket down when
+  ``closeTimeout`` or ``connectTimeout`` runs out, which wakes whichever thread is blocked.
 
-* ``ohws-reader-<n>`` opens the stream, does the handshake, then does every read: frames,
-  messages, pings, the close handshake, the heartbeat. It never runs user code; events go
-  to the connection's lane.
-* ``ohws-writer-<n>`` (started at open) writes queued frames in call order, whole frames
-  only, so ``send`` never blocks its caller and frames from many threads never interleave.
-* the shared ``ohws-timer`` shuts the socket down when ``closeTimeout`` or ``connectTimeout``
-  runs out, which wakes whichever of the two is blocked.
-
-``_lock`` guards the state, the send queue and the close bookkeeping; no user code and no
-socket I/O run while it is held.
+``_lock`` guards the state and the close bookkeeping; no user code and no socket I/O run
+while it is held.
 """
 
 from __future__ import annotations
@@ -112,7 +110,6 @@ class Connection:
         self._failure: ProtocolError | None = None  # what we failed the connection with
         self._close_received: Close | None = None
         self._close_sent = False
-        self._close_timed_out = False
         self._close_waiters: list[Promise[bool]] = []
         self._close_timer: TimerHandle | None = None
         self._lost_reason: str | None = None  # set by the heartbeat before it aborts the socket
@@ -195,7 +192,6 @@ class Connection:
         with self._lock:
             if self.state is State.CLOSED:
                 return
-            self._close_timed_out = True
             sock = self._sock
         _abort(sock)
 
@@ -400,7 +396,6 @@ class Connection:
     def _finish_closed(self, lost: str | None = None) -> None:
         with self._lock:
             failure, local, received = self._failure, self._local_close, self._close_received
-            timed_out = self._close_timed_out
         if failure is not None:
             error: BusinessError | None = _connect_failed(f"protocol error: {failure.reason}")
             result = CloseResult(int(failure.code), failure.reason)
@@ -411,8 +406,6 @@ class Connection:
             error, result = None, CloseResult(int(code), received.reason)
         else:
             why = lost or "connection lost"
-            if timed_out:  # pragma: no cover - the timer only runs while closing
-                why = "close handshake timed out"
             error, result = _connect_failed(why), CloseResult(int(CloseCode.ABNORMAL), why)
         self._finish(error, result)
 
