@@ -86,7 +86,8 @@ def concurrent(url: str, connections: int, messages: int, rounds: int = 2) -> No
         settle()
         if round_number == 1:
             before = usage()
-    report(f"  round {rounds} vs round 1", before, usage())
+        else:
+            report(f"  after round {round_number} vs round 1", before, usage())
 
 
 def _message(rng: random.Random) -> bytes:
@@ -171,13 +172,14 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the concurrent phase (>= 2)")
     parser.add_argument("--minutes", type=float, default=10.0, help="steady run length (0 skips it)")
     parser.add_argument("--rate", type=int, default=1000, help="steady messages per second")
     args = parser.parse_args()
     server, url = start_server()
     try:
         cycles(url, args.cycles)
-        concurrent(url, args.connections, args.messages)
+        concurrent(url, args.connections, args.messages, max(args.rounds, 2))
         if args.minutes:
             steady(url, args.minutes, args.rate)
     finally:
