@@ -75,6 +75,7 @@ class _Sink(EventSink):
             run_user_code(callback, *args)
 
     def _deliver_message(self, data: str | bytes) -> None:
+        # run_user_code inlined: this runs once per received message.
         get = self._listeners.get
         for callback in get("message"):
             try:
