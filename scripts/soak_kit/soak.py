@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import gc
 import json
 import os
 import random
@@ -38,6 +39,9 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
 
 
 def usage() -> dict[str, float]:
+    """Threads, fds, RSS, and Python's allocated blocks (which show object growth that RSS,
+    shaped by the C allocator's per-thread arenas, does not)."""
+    gc.collect()
     threads = [t.name for t in threading.enumerate()]
     rss_pages = int(Path("/proc/self/statm").read_text().split()[1])
     return {
@@ -45,6 +49,7 @@ def usage() -> dict[str, float]:
         "connection_threads": sum(name.startswith(("ohws-reader-", "ohws-writer-")) for name in threads),
         "fds": len(os.listdir("/proc/self/fd")),
         "rss_mb": rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20,
+        "py_blocks": sys.getallocatedblocks(),
     }
 
 
