@@ -13,7 +13,7 @@ import pytest
 from ohws import BusinessError, CloseResult, State, WebSocket, webSocket
 
 from .recorder import Recorder
-from .servers import TIMEOUT, RawPeer, RawServer
+from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
 
 CLOSE, PING, PONG, TEXT, BINARY, CONT = 0x8, 0x9, 0xA, 0x1, 0x2, 0x0
 
@@ -40,6 +40,19 @@ def failed_connect(url: str, options: Any = None) -> tuple[BusinessError, Record
 
 def close_code(payload: bytes) -> int | None:
     return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
+def sends_then_reports_close(raw: bytes) -> Any:
+    """A server script: handshake, send ``raw`` bytes, return the close code the client sends."""
+
+    def script(peer: RawPeer) -> int | None:
+        peer.handshake()
+        peer.sock.sendall(raw)
+        sent = close_code(peer.recv_until(CLOSE)[2])
+        peer.expect_eof()
+        return sent
+
+    return script
 
 
 def assert_failed_with(rec: Recorder, code: int, word: str) -> None:
@@ -235,15 +248,8 @@ def test_protocol_violations_fail_the_connection(
 ) -> None:
     """Each violation: the client sends close(code), then error(200) and close(code)."""
 
-    def violate(peer: RawPeer) -> int | None:
-        peer.handshake()
-        for opcode, payload, fin in frames:
-            peer.send_frame(opcode, payload, fin=fin)
-        sent = close_code(peer.recv_until(CLOSE)[2])
-        peer.expect_eof()
-        return sent
-
-    with RawServer(violate) as server:
+    raw = b"".join(frame_bytes(opcode, payload, fin=fin) for opcode, payload, fin in frames)
+    with RawServer(sends_then_reports_close(raw)) as server:
         ws, rec = open_ws(server.url, {"maxMessageSize": 1000})
         assert_failed_with(rec, code, word)
         assert server.result() == code
@@ -252,16 +258,11 @@ def test_protocol_violations_fail_the_connection(
 
 def test_masked_frame_and_reserved_bits_are_1002() -> None:
     """A masked server frame and a frame with RSV bits both fail with 1002."""
-    for kwargs, word in (({"mask": b"abcd"}, "masked"), ({"rsv": 2}, "reserved bits")):
-
-        def violate(peer: RawPeer, kwargs: dict[str, Any] = kwargs) -> int | None:
-            peer.handshake()
-            peer.send_frame(TEXT, b"x", **kwargs)
-            sent = close_code(peer.recv_until(CLOSE)[2])
-            peer.expect_eof()
-            return sent
-
-        with RawServer(violate) as server:
+    for raw, word in (
+        (frame_bytes(TEXT, b"x", mask=b"abcd"), "masked"),
+        (frame_bytes(TEXT, b"x", rsv=2), "reserved bits"),
+    ):
+        with RawServer(sends_then_reports_close(raw)) as server:
             _, rec = open_ws(server.url)
             assert_failed_with(rec, 1002, word)
             assert server.result() == 1002
@@ -270,14 +271,8 @@ def test_masked_frame_and_reserved_bits_are_1002() -> None:
 def test_invalid_utf8_close_reason_is_1007() -> None:
     """A close frame whose reason is not UTF-8 fails with 1007."""
 
-    def bad_reason(peer: RawPeer) -> int | None:
-        peer.handshake()
-        peer.send_frame(CLOSE, struct.pack("!H", 1000) + b"\xff")
-        sent = close_code(peer.recv_until(CLOSE)[2])
-        peer.expect_eof()
-        return sent
-
-    with RawServer(bad_reason) as server:
+    bad_reason = frame_bytes(CLOSE, struct.pack("!H", 1000) + b"\xff")
+    with RawServer(sends_then_reports_close(bad_reason)) as server:
         _, rec = open_ws(server.url)
         assert_failed_with(rec, 1007, "UTF-8")
         assert server.result() == 1007
@@ -286,14 +281,8 @@ def test_invalid_utf8_close_reason_is_1007() -> None:
 def test_huge_announced_length_fails_at_once_with_1009() -> None:
     """A frame header announcing 2^62 bytes fails with 1009 without waiting for the payload."""
 
-    def huge(peer: RawPeer) -> int | None:
-        peer.handshake()
-        peer.sock.sendall(bytes([0x82, 127]) + struct.pack("!Q", 2**62))
-        sent = close_code(peer.recv_until(CLOSE)[2])
-        peer.expect_eof()
-        return sent
-
-    with RawServer(huge) as server:
+    huge = bytes([0x82, 127]) + struct.pack("!Q", 2**62)
+    with RawServer(sends_then_reports_close(huge)) as server:
         _, rec = open_ws(server.url)
         assert_failed_with(rec, 1009, "maxMessageSize")
         assert server.result() == 1009
@@ -338,13 +327,7 @@ def test_server_close_code_is_echoed() -> None:
 def test_close_timeout_when_server_never_answers_close() -> None:
     """No close reply: after closeTimeout TCP is closed; close() resolves True with the sent code."""
 
-    def ignore_close(peer: RawPeer) -> int | None:
-        peer.handshake()
-        sent = close_code(peer.recv_until(CLOSE)[2])
-        peer.expect_eof()
-        return sent
-
-    with RawServer(ignore_close) as server:
+    with RawServer(sends_then_reports_close(b"")) as server:  # never answers the close
         ws, rec = open_ws(server.url, {"closeTimeout": 0.3})
         started = time.monotonic()
         assert ws.close({"code": 3001, "reason": "r"}).result(TIMEOUT) is True  # type: ignore[union-attr]
