@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .servers import TIMEOUT
+from .servers import TIMEOUT, die_with_parent
 
 SCREENSHOTS = os.environ.get("OHWS_SCREENSHOTS")  # a folder: tests also save their screenshots there
 
@@ -35,7 +35,7 @@ def x_display() -> Iterator[str]:
         pass_fds=(write_end,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     os.close(write_end)
     ready, _, _ = select.select([read_end], [], [], TIMEOUT)
@@ -47,15 +47,6 @@ def x_display() -> Iterator[str]:
     yield f":{number}"
     process.terminate()
     process.wait(TIMEOUT)
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the test process dies, even if it dies abruptly."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
 
 
 def _x_socket_accepts(number: str) -> bool:

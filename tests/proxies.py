@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .servers import TIMEOUT
+from .servers import TIMEOUT, die_with_parent
 
 PROXY_USER = "proxyuser"
 PROXY_PASSWORD = "pr0xy-s3cret"
@@ -37,6 +37,7 @@ class Pproxy:
             [sys.executable, "-m", "pproxy", "-l", uri, "--auth", "0", "-v"],
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + TIMEOUT
         while True:

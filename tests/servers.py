@@ -41,6 +41,16 @@ def websockets_server(handler: Callable[[ServerConnection], None], **kwargs: Any
         thread.join(TIMEOUT)
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` for helper processes: SIGTERM them when the test process dies, even
+    abruptly, so that no server or proxy outlives a crashed test run (Linux only)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def echo(connection: ServerConnection) -> None:
     """Echo every message back, text as text and binary as binary."""
     for message in connection:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from procs import die_with_parent  # noqa: E402
 ROOT = HERE.parent.parent
 
 PEERS = ["websocket-client", "WebSocketApp", "websockets"]
@@ -36,7 +38,11 @@ REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking"}  # shown, not counted as pe
 
 def start_server() -> tuple[subprocess.Popen[str], int, int]:
     server = subprocess.Popen(
-        ["node", str(HERE / "server.js")], stdout=subprocess.PIPE, text=True, cwd=HERE
+        ["node", str(HERE / "server.js")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+        preexec_fn=die_with_parent,
     )
     assert server.stdout is not None
     ports = json.loads(server.stdout.readline())

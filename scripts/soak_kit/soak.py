@@ -23,6 +23,8 @@ from typing import Any
 from ohws import webSocket
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "scripts" / "bench_kit"))
+from procs import die_with_parent  # noqa: E402
 OPTIONS: dict[str, Any] = {"proxy": "no-proxy"}
 
 
@@ -30,10 +32,17 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     """Node's ws echo server from scripts/bench_kit if npm installed it, else `ohws serve`."""
     kit = ROOT / "scripts" / "bench_kit"
     if (kit / "node_modules" / "ws").is_dir():
-        server = subprocess.Popen(["node", str(kit / "server.js")], stdout=subprocess.PIPE, text=True, cwd=kit)
+        server = subprocess.Popen(
+            ["node", str(kit / "server.js")], stdout=subprocess.PIPE, text=True, cwd=kit, preexec_fn=die_with_parent
+        )
         assert server.stdout is not None
         return server, f"ws://127.0.0.1:{json.loads(server.stdout.readline())['ws']}/echo"
-    server = subprocess.Popen([sys.executable, "-m", "ohws", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ohws", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent,
+    )
     assert server.stdout is not None
     return server, server.stdout.readline().split("listening on ")[1].strip()
 
