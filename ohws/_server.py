@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
-import os
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from ._events import Listeners
 from ._options import parse_close_options
 from ._promise import Promise
 from ._server_config import ServerConfig, parse_server_config
+from ._tls import make_server_ssl_context
 from ._types import CloseResult, WebSocketCloseOptions, WebSocketConnection, WebSocketMessage
 
 __all__ = ["WebSocketServer", "createWebSocketServer"]
@@ -58,20 +58,6 @@ def _bind_error(exc: OSError, config: ServerConfig) -> BusinessError:
             ErrorCode.CANNOT_LISTEN_ON_PORT, f"no permission to listen on port {config.port}"
         )
     return _unknown(f"cannot listen on {where}: {exc}")
-
-
-def _server_ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
-    if config.cert_path is None or config.key_path is None:
-        return None
-    for key, path in (("certPath", config.cert_path), ("keyPath", config.key_path)):
-        if not os.path.exists(path):
-            raise BusinessError.of(ErrorCode.CERT_FILE_NOT_EXIST, f"serverCert.{key} {path!r} does not exist")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(config.cert_path, config.key_path)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        raise _unknown(f"serverCert is not usable: {exc}") from None
-    return context
 
 
 class WebSocketServer:
@@ -120,7 +106,9 @@ class WebSocketServer:
         try:
             parsed = parse_server_config(config)
             _policy.check_permission()
-            context = _server_ssl_context(parsed)
+            context = None
+            if parsed.cert_path is not None and parsed.key_path is not None:
+                context = make_server_ssl_context(parsed.cert_path, parsed.key_path)
             with self._state_lock:
                 if self._server is not None:
                     raise _unknown("the server is already running; stop() it first")

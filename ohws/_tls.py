@@ -14,7 +14,7 @@ from ._errors import BusinessError, ErrorCode
 from ._options import ConnectOptions
 from ._types import TlsProtocol
 
-__all__ = ["check_cert_files", "make_ssl_context"]
+__all__ = ["check_cert_files", "make_server_ssl_context", "make_ssl_context"]
 
 _TLS_VERSIONS = {
     TlsProtocol.TLS_V_1_0: ssl.TLSVersion.TLSv1,
@@ -22,6 +22,21 @@ _TLS_VERSIONS = {
     TlsProtocol.TLS_V_1_2: ssl.TLSVersion.TLSv1_2,
     TlsProtocol.TLS_V_1_3: ssl.TLSVersion.TLSv1_3,
 }
+
+
+def _require_files(paths: list[tuple[str, str | None]]) -> None:
+    """Raise 2302002 naming the first (option key, path) whose file does not exist."""
+    for key, path in paths:
+        if path is not None and not os.path.exists(path):
+            raise BusinessError.of(ErrorCode.CERT_FILE_NOT_EXIST, f"{key} {path!r} does not exist")
+
+
+def _load_chain(context: ssl.SSLContext, what: str, cert: str, key: str, password: str = "") -> None:
+    """Load a certificate chain and key; raise 2302999 with OpenSSL's reason."""
+    try:
+        context.load_cert_chain(cert, key, password)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"{what} is not usable: {exc}") from None
 
 
 def check_cert_files(options: ConnectOptions) -> None:
@@ -32,9 +47,15 @@ def check_cert_files(options: ConnectOptions) -> None:
             ("clientCert.certPath", options.client_cert.cert_path),
             ("clientCert.keyPath", options.client_cert.key_path),
         ]
-    for key, path in paths:
-        if path is not None and not os.path.exists(path):
-            raise BusinessError.of(ErrorCode.CERT_FILE_NOT_EXIST, f"{key} {path!r} does not exist")
+    _require_files(paths)
+
+
+def make_server_ssl_context(cert_path: str, key_path: str) -> ssl.SSLContext:
+    """The server context for ``serverCert``: 2302002 for a missing file, 2302999 if unusable."""
+    _require_files([("serverCert.certPath", cert_path), ("serverCert.keyPath", key_path)])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _load_chain(context, "serverCert", cert_path, key_path)
+    return context
 
 
 def make_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
@@ -56,10 +77,7 @@ def make_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
         ) from None
     cert = options.client_cert
     if cert is not None:
-        try:
-            context.load_cert_chain(cert.cert_path, cert.key_path, cert.key_password or "")
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"clientCert is not usable: {exc}") from None
+        _load_chain(context, "clientCert", cert.cert_path, cert.key_path, cert.key_password or "")
     if options.skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
