@@ -74,6 +74,10 @@ class FrameWriter:
         True once written, or, for a queued data frame, the promise made by ``make_promise``
         that settles when it is written. Control and close frames return True when queued.
         """
+
+        def item(rest: bytes | None = None) -> Outgoing:
+            return Outgoing(opcode, payload, None if make_promise is None else make_promise(), rest)
+
         with self._lock:
             if self._stopped or self._close_submitted:
                 return False
@@ -82,10 +86,10 @@ class FrameWriter:
             if make_promise is not None:
                 self.buffered_amount += len(payload)
             if self._writing or self._queue or self._control or not self._direct:
-                item = Outgoing(opcode, payload, None if make_promise is None else make_promise())
-                (self._control if opcode in _CONTROL else self._queue).append(item)
+                queued = item()
+                (self._control if opcode in _CONTROL else self._queue).append(queued)
                 self._wake_locked()
-                return item.promise or True
+                return queued.promise or True
             self._writing = True
             sock = self._sock
         assert sock is not None
@@ -93,18 +97,16 @@ class FrameWriter:
         try:
             sent = _send_nowait(sock, frame)
         except OSError as exc:
-            item = Outgoing(opcode, payload, None if make_promise is None else make_promise())
-            self._failed([item], exc)
-            return item.promise or True
+            failed = item()
+            self._failed([failed], exc)
+            return failed.promise or True
         with self._lock:
             self._writing = False
             if sent < len(frame):
-                item = Outgoing(
-                    opcode, payload, None if make_promise is None else make_promise(), frame[sent:]
-                )
-                self._queue.insert(0, item)
+                partial = item(frame[sent:])
+                self._queue.insert(0, partial)
                 self._wake_locked()
-                return item.promise or True
+                return partial.promise or True
             if make_promise is not None:
                 self.buffered_amount -= len(payload)
             if opcode is Opcode.CLOSE:
