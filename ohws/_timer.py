@@ -28,14 +28,16 @@ class TimerHandle:
     def __init__(self, when: float, fn: Callable[[], None], timer: _Timer) -> None:
         self.when = when
         self._fn = fn
-        self._timer = timer
+        self._timer: _Timer | None = timer  # None once popped from the heap
         self.cancelled = False
 
     def cancel(self) -> None:
         """Idempotent; a job already running is not interrupted."""
-        if not self.cancelled:
+        timer = self._timer
+        if timer is None:  # already taken out of the heap
             self.cancelled = True
-            self._timer.cancelled_one()
+        else:
+            timer.cancel(self)
 
     def run(self) -> None:
         if not self.cancelled:
@@ -65,11 +67,19 @@ class _Timer:
             # a new earlier deadline costs the caller nothing (a wake-up per connect and close did).
         return handle
 
-    def cancelled_one(self) -> None:
+    def cancel(self, handle: TimerHandle) -> None:
         with self._lock:
+            if handle.cancelled:
+                return
+            handle.cancelled = True
+            if handle._timer is None:
+                return  # popped meanwhile: not in the heap any more
             self._cancelled += 1
             if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
                 # Mostly cancelled (connections that closed long before their timeouts): rebuild.
+                for entry in self._heap:
+                    if entry[2].cancelled:
+                        entry[2]._timer = None
                 self._heap = [entry for entry in self._heap if not entry[2].cancelled]
                 heapq.heapify(self._heap)
                 self._cancelled = 0
@@ -79,8 +89,8 @@ class _Timer:
             with self._changed:
                 while True:
                     while self._heap and self._heap[0][2].cancelled:
-                        heapq.heappop(self._heap)
-                        self._cancelled = max(self._cancelled - 1, 0)
+                        heapq.heappop(self._heap)[2]._timer = None
+                        self._cancelled -= 1
                     if not self._heap:
                         if not self._changed.wait(_IDLE_SECONDS) and not self._heap:
                             self._running = False
@@ -89,6 +99,7 @@ class _Timer:
                     delay = self._heap[0][0] - time.monotonic()
                     if delay <= 0:
                         handle = heapq.heappop(self._heap)[2]
+                        handle._timer = None  # a cancel() from now on no longer counts
                         break
                     self._changed.wait(min(delay, _TICK))
             try:
