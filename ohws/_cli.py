@@ -141,25 +141,16 @@ def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 # ---------------------------------------------------------------- serve
 
 
-def _serve_tls(err: TextIO) -> tuple[dict[str, str], str]:
-    try:
-        import trustme
-    except ImportError:
-        raise BusinessError.of(
-            ErrorCode.UNKNOWN_ERROR, "--tls needs trustme: pip install ohws[testing]"
-        ) from None
+def _serve_tls() -> tuple[dict[str, str], str]:
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="ohws-serve-")
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost", "::1")
-    paths = {name: os.path.join(folder, f"{name}.pem") for name in ("ca", "cert", "key")}
-    ca.cert_pem.write_to_path(paths["ca"])
-    with open(paths["cert"], "wb") as chain:
-        for blob in leaf.cert_chain_pems:
-            chain.write(blob.bytes())
-    leaf.private_key_pem.write_to_path(paths["key"])
-    return {"certPath": paths["cert"], "keyPath": paths["key"]}, paths["ca"]
+    from .testing._certs import make_loopback_certificate
+
+    try:
+        files = make_loopback_certificate(tempfile.mkdtemp(prefix="ohws-serve-"))
+    except ImportError as exc:
+        raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"--tls: {exc}") from None
+    return {"certPath": files.cert_path, "keyPath": files.key_path}, files.ca_path
 
 
 def start_echo_server(server: WebSocketServer, log: Callable[[str], None]) -> None:
@@ -186,7 +177,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     config: dict[str, Any] = {"serverIP": args.host, "serverPort": args.port}
     try:
         if args.tls:
-            config["serverCert"], ca_path = _serve_tls(err)
+            config["serverCert"], ca_path = _serve_tls()
         server.start(config).result()
     except BusinessError as exc:
         print(f"ohws: {exc}", file=err, flush=True)

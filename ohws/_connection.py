@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import BusinessError, ErrorCode
+from ._errors import BusinessError, ErrorCode, unknown_error
 from ._frames import CloseCode, FrameParser, Opcode, ProtocolError
 from ._handshake import (
     MAX_RESPONSE_HEAD,
@@ -68,10 +68,6 @@ class EventSink:
     def emit_message(self, data: str | bytes) -> None:  # pragma: no cover - interface
         """Deliver ``message`` then ``dataEnd``."""
         raise NotImplementedError
-
-
-def _unknown(detail: str) -> BusinessError:
-    return BusinessError.of(ErrorCode.UNKNOWN_ERROR, detail)
 
 
 def _connect_failed(detail: str, status: int = 0) -> BusinessError:
@@ -136,7 +132,7 @@ class Connection:
             if outcome is not False:
                 return outcome
         promise = make_promise()
-        promise._reject(_unknown(f"the connection is not open (state {self.state.name})"))
+        promise._reject(unknown_error(f"the connection is not open (state {self.state.name})"))
         return promise
 
     def close(self, spec: CloseSpec, promise: Promise[bool]) -> None:
@@ -144,7 +140,7 @@ class Connection:
         with self._lock:
             state = self.state
             if state is State.CLOSED:
-                error: BusinessError | None = _unknown("the connection is already closed")
+                error: BusinessError | None = unknown_error("the connection is already closed")
             else:
                 error = None
                 self._close_waiters.append(promise)
@@ -294,12 +290,12 @@ class Connection:
         pending = self._writer.stop()
         _close_socket(sock)
         if aborted:
-            reason = _unknown("close() was called before the connection opened")
+            reason = unknown_error("close() was called before the connection opened")
             self._connect_promise._reject(reason)
         else:
             self._sink.emit("error", error)
             self._connect_promise._reject(error)
-        _reject_all(pending, _unknown("the connection failed before it opened"))
+        _reject_all(pending, unknown_error("the connection failed before it opened"))
         for waiter in waiters:
             waiter._resolve(True)
 
@@ -375,7 +371,7 @@ class Connection:
             # Server-initiated: echo its code; data frames not yet written are dropped.
             _reject_all(
                 self._writer.drop_data(),
-                _unknown("the server closed the connection before the message was sent"),
+                unknown_error("the server closed the connection before the message was sent"),
             )
             self._writer.submit(Opcode.CLOSE, b"" if close.code is None else struct.pack("!H", close.code))
         return False
@@ -389,7 +385,7 @@ class Connection:
             if self.state is State.OPEN:
                 self._set_state(State.CLOSING)
             self._arm_close_timer()
-        _reject_all(self._writer.drop_data(), _unknown(f"the connection failed: {error.reason}"))
+        _reject_all(self._writer.drop_data(), unknown_error(f"the connection failed: {error.reason}"))
         self._writer.submit(Opcode.CLOSE, _close_payload(error.code, error.reason))
         self._writer.wait_close_written(self._options.close_timeout)  # the timer aborts a stuck write
 
@@ -422,7 +418,7 @@ class Connection:
         pending = self._writer.stop()
         _close_socket(sock)
         if pending:
-            _reject_all(pending, _unknown("the connection closed before the message was sent"))
+            _reject_all(pending, unknown_error("the connection closed before the message was sent"))
         if error is not None:
             self._sink.emit("error", error)
         self._sink.emit("close", None, result)

@@ -82,3 +82,8 @@ class BusinessError(Exception):
 def parameter_error(detail: str) -> BusinessError:
     """A 401 whose message names the offending argument or option key."""
     return BusinessError.of(ErrorCode.PARAMETER_ERROR, detail)
+
+
+def unknown_error(detail: str) -> BusinessError:
+    """A 2302999 whose message says what went wrong."""
+    return BusinessError.of(ErrorCode.UNKNOWN_ERROR, detail)

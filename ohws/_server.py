@@ -20,7 +20,7 @@ from typing import Any
 
 from . import _policy
 from ._dispatch import Dispatcher, Lane, run_user_code
-from ._errors import BusinessError, ErrorCode, parameter_error
+from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
 from ._events import Listeners
 from ._options import parse_close_options
 from ._promise import Promise
@@ -43,10 +43,6 @@ class _Client:
     lane: Lane  # sends and closes for this client, in call order
 
 
-def _unknown(detail: str) -> BusinessError:
-    return BusinessError.of(ErrorCode.UNKNOWN_ERROR, detail)
-
-
 def _bind_error(exc: OSError, config: ServerConfig) -> BusinessError:
     where = f"{config.ip}:{config.port}"
     if exc.errno == errno.EADDRINUSE:
@@ -57,7 +53,7 @@ def _bind_error(exc: OSError, config: ServerConfig) -> BusinessError:
         return BusinessError.of(
             ErrorCode.CANNOT_LISTEN_ON_PORT, f"no permission to listen on port {config.port}"
         )
-    return _unknown(f"cannot listen on {where}: {exc}")
+    return unknown_error(f"cannot listen on {where}: {exc}")
 
 
 class WebSocketServer:
@@ -111,7 +107,7 @@ class WebSocketServer:
                 context = make_server_ssl_context(parsed.cert_path, parsed.key_path)
             with self._state_lock:
                 if self._server is not None:
-                    raise _unknown("the server is already running; stop() it first")
+                    raise unknown_error("the server is already running; stop() it first")
                 self._server = self._listen(parsed, context)
                 self._config = parsed
                 self.port = int(self._server.socket.getsockname()[1])
@@ -155,7 +151,7 @@ class WebSocketServer:
             with self._state_lock:
                 server, thread = self._server, self._thread
                 if server is None or thread is None:
-                    raise _unknown("the server is not running")
+                    raise unknown_error("the server is not running")
                 self._server = self._thread = None
         except BusinessError as exc:
             return Promise.rejected(exc, self._lane)
@@ -249,7 +245,7 @@ class WebSocketServer:
             try:
                 action(client.connection)
             except Exception as exc:
-                promise._reject(_unknown(f"{what} failed: {exc}"))
+                promise._reject(unknown_error(f"{what} failed: {exc}"))
             else:
                 promise._resolve(True)
 

@@ -10,7 +10,7 @@ import ssl
 
 import certifi
 
-from ._errors import BusinessError, ErrorCode
+from ._errors import BusinessError, ErrorCode, unknown_error
 from ._options import ConnectOptions
 from ._types import TlsProtocol
 
@@ -36,7 +36,7 @@ def _load_chain(context: ssl.SSLContext, what: str, cert: str, key: str, passwor
     try:
         context.load_cert_chain(cert, key, password)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"{what} is not usable: {exc}") from None
+        raise unknown_error(f"{what} is not usable: {exc}") from None
 
 
 def check_cert_files(options: ConnectOptions) -> None:
@@ -72,9 +72,7 @@ def make_ssl_context(options: ConnectOptions) -> ssl.SSLContext:
         else:
             context.load_verify_locations(cafile=options.ca_path)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise BusinessError.of(
-            ErrorCode.UNKNOWN_ERROR, f"caPath is not a usable PEM CA file: {exc}"
-        ) from None
+        raise unknown_error(f"caPath is not a usable PEM CA file: {exc}") from None
     cert = options.client_cert
     if cert is not None:
         _load_chain(context, "clientCert", cert.cert_path, cert.key_path, cert.key_password or "")

@@ -15,7 +15,7 @@ from typing import Any, overload
 from . import _policy
 from ._connection import Connection, EventSink
 from ._dispatch import Dispatcher, Lane, logger, run_user_code
-from ._errors import BusinessError, ErrorCode, parameter_error
+from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
 from ._events import Listeners
 from ._frames import Opcode
 from ._options import parse_close_options, parse_options
@@ -222,7 +222,7 @@ class WebSocket:
             return self._failed(callback, exc)
         connection = self._connection
         if connection is None:
-            error = BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)")
+            error = unknown_error("the WebSocket is not open (never connected)")
             return self._failed(callback, error)
         promise = connection.send(opcode, payload, self._new_promise)
         if promise is not None:
@@ -261,9 +261,7 @@ class WebSocket:
         promise: Promise[bool] = Promise(self._lane)
         connection = self._connection
         if connection is None:
-            promise._reject(
-                BusinessError.of(ErrorCode.UNKNOWN_ERROR, "the WebSocket is not open (never connected)")
-            )
+            promise._reject(unknown_error("the WebSocket is not open (never connected)"))
         else:
             connection.close(spec, promise)
         return self._outcome(callback, promise)

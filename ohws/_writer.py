@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._errors import BusinessError, ErrorCode
+from ._errors import unknown_error
 from ._frames import Opcode, encode_frame
 from ._promise import Promise
 from ._threads import connection_threads, run_named
@@ -176,7 +176,7 @@ class FrameWriter:
             self.buffered_amount -= sum(len(item.payload) for item in items if item.promise is not None)
             self._changed.notify_all()
         self._on_failure(exc)
-        error = BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"the message could not be written ({exc})")
+        error = unknown_error(f"the message could not be written ({exc})")
         for item in items:
             if item.promise is not None:
                 item.promise._reject(error)

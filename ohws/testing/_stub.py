@@ -15,12 +15,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .._frames import FrameParser, Opcode, ProtocolError, encode_frame
 from .._handshake import accept_key
 from .._messages import Close, Message, MessageAssembler, Ping
+from ._certs import make_loopback_certificate
 
 __all__ = ["Fragmented", "Request", "StubServer"]
 
@@ -142,17 +142,14 @@ class StubServer:
 
     # ------------------------------------------------------------------ setup
     def _make_tls(self) -> ssl.SSLContext:
-        try:
-            import trustme
-        except ImportError:  # pragma: no cover - the test extra installs it
-            raise RuntimeError("StubServer(tls=True) needs trustme: pip install ohws[testing]") from None
-        ca = trustme.CA()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._tmp = tempfile.TemporaryDirectory(prefix="ohws-stub-")
-        ca_file = Path(self._tmp.name) / "ca.pem"
-        ca.cert_pem.write_to_path(str(ca_file))
-        self.ca_path = str(ca_file)
+        try:
+            files = make_loopback_certificate(self._tmp.name)
+        except ImportError as exc:  # pragma: no cover - the test extra installs trustme
+            raise RuntimeError(f"StubServer(tls=True): {exc}") from None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(files.cert_path, files.key_path)
+        self.ca_path = files.ca_path
         return context
 
     @property
