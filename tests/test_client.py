@@ -16,7 +16,7 @@ from websockets.sync.server import ServerConnection
 from ohws import BusinessError, CloseResult, OpenResult, State, WebSocket, WebSocketOpenInfo, webSocket
 
 from .recorder import Recorder
-from .servers import TIMEOUT, websockets_server
+from .servers import TIMEOUT, RawPeer, RawServer, websockets_server
 
 
 def connect(ws: WebSocket, url: str, options: Any = None) -> None:
@@ -202,17 +202,24 @@ def test_send_when_not_open_is_2302999(ws: WebSocket, echo_url: str) -> None:
         assert "not open" in info.value.message
 
 
+def _close_held_until(release: threading.Event) -> Any:
+    """A raw server script that answers the client's close frame only once ``release`` is set."""
+
+    def script(peer: RawPeer) -> None:
+        peer.handshake()
+        opcode, _, payload = peer.recv_until(0x8)
+        release.wait(TIMEOUT)
+        peer.send_frame(opcode, payload[:2])
+        peer.expect_eof()
+
+    return script
+
+
 def test_send_while_closing_is_2302999(ws: WebSocket) -> None:
     """A send after close() started (CLOSING) is rejected with 2302999."""
     release = threading.Event()
-
-    def slow_close(connection: ServerConnection) -> None:
-        for _ in connection:
-            pass
-        release.wait(TIMEOUT)
-
-    with websockets_server(slow_close) as url:
-        connect(ws, url)
+    with RawServer(_close_held_until(release)) as server:
+        connect(ws, server.url)
         closing = ws.close()
         assert ws.state is State.CLOSING
         with pytest.raises(BusinessError) as info:
@@ -332,14 +339,18 @@ def test_close_when_closed_or_never_connected_is_2302999(ws: WebSocket, echo_url
     assert info.value.code == 2302999
 
 
-def test_close_while_closing_resolves_with_the_first(ws: WebSocket, echo_url: str) -> None:
+def test_close_while_closing_resolves_with_the_first(ws: WebSocket) -> None:
     """A second close() while CLOSING resolves True when the first completes; one close event."""
     rec = Recorder(ws)
-    connect(ws, echo_url)
-    first = ws.close({"code": 1000, "reason": "first"})
-    second = ws.close({"code": 4001, "reason": "second"})
-    assert first is not None and second is not None
-    assert first.result(TIMEOUT) is True and second.result(TIMEOUT) is True
+    release = threading.Event()
+    with RawServer(_close_held_until(release)) as server:
+        connect(ws, server.url)
+        first = ws.close({"code": 1000, "reason": "first"})
+        second = ws.close({"code": 4001, "reason": "second"})
+        assert first is not None and second is not None
+        assert not first.done() and not second.done()  # the server holds its close reply
+        release.set()
+        assert first.result(TIMEOUT) is True and second.result(TIMEOUT) is True
     assert rec.wait_for("close").value == CloseResult(1000, "first")
     time.sleep(0.2)  # proves there is no second close event
     assert rec.events().count("close") == 1
@@ -382,7 +393,6 @@ def test_server_close_is_echoed_and_reported(ws: WebSocket, recorder: Recorder) 
 
 def test_close_while_connecting_aborts(ws: WebSocket, recorder: Recorder) -> None:
     """close() while CONNECTING: connect rejects 2302999, close resolves True, no events."""
-    from .servers import RawServer
 
     def never_answer(peer: Any) -> None:
         peer.read_request()
