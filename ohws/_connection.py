@@ -30,6 +30,7 @@ from ._frames import CloseCode, FrameParser, Opcode, ProtocolError
 from ._handshake import (
     MAX_RESPONSE_HEAD,
     HandshakeError,
+    HeadTooLarge,
     Response,
     build_request,
     check_response,
@@ -49,7 +50,7 @@ from ._types import CloseResult, OpenResult, WebSocketOpenInfo
 from ._url import Target
 from ._writer import FrameWriter, Outgoing
 
-__all__ = ["Connection", "EventSink"]
+__all__ = ["ClientConnection", "Connection", "EventSink", "read_head"]
 
 logger = logging.getLogger("ohws")
 
@@ -69,6 +70,14 @@ class EventSink:
         """Deliver ``message`` then ``dataEnd``."""
         raise NotImplementedError
 
+    def drain(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once the events emitted so far have been delivered (SPEC 4.7).
+
+        ``fn`` may run on any thread, and runs at once when those events will never be
+        delivered. The default has nothing to wait for.
+        """
+        fn()
+
 
 def _connect_failed(detail: str, status: int = 0) -> BusinessError:
     return BusinessError.of(ErrorCode.CONNECT_FAILED, detail, str(status))
@@ -78,38 +87,54 @@ class _Lost(Exception):
     """The connection ended without a close handshake; the message says why."""
 
 
-class Connection:
-    """One connect() call's connection. Created by the facade, driven by its own threads."""
+class _PeerClosing(Exception):
+    """The peer's close frame arrived: nothing after it is read as frames."""
 
-    def __init__(
-        self,
-        target: Target,
-        options: ConnectOptions,
-        ssl_context: ssl.SSLContext | None,
-        sink: EventSink,
-        connect_promise: Promise[bool],
-    ) -> None:
-        self._target = target
+    def __init__(self, close: Close) -> None:
+        super().__init__(close)
+        self.close = close
+
+
+class Connection:
+    """The connection engine, for either end (SPEC sections 4 and 11).
+
+    A subclass opens the stream and does its side of the opening handshake
+    (:meth:`_handshake`); everything after it (frames, messages, heartbeat, close handshake
+    and close sequencing) is this class, the same for client and server. ``start()`` runs
+    it on its own reader thread.
+    """
+
+    #: who is at the other end, for messages; and whether we mask (only a client does).
+    _peer = "server"
+    _client = True
+    #: the HTTP status of the opening handshake's response, once known (client side).
+    _status = 0
+
+    def __init__(self, options: ConnectOptions, sink: EventSink, open_timeout: float) -> None:
         self._options = options
-        self._ssl_context = ssl_context
         self._sink = sink
-        self._connect_promise = connect_promise
+        self._open_timeout = open_timeout
         self._number = next(_thread_numbers)
 
         self._lock = threading.Lock()
         self.state = State.CONNECTING
-        self._writer = FrameWriter(self._number, self._on_close_written, self._on_write_failure)
+        self._writer = FrameWriter(
+            self._number, self._on_close_written, self._on_write_failure, mask=self._client
+        )
         self._sock: socket.socket | None = None
         self._abort_requested = False  # close() while CONNECTING
-        self._connect_timed_out = False
+        self._open_timed_out = False
         self._local_close: CloseSpec | None = None  # what our close() sent
         self._failure: ProtocolError | None = None  # what we failed the connection with
         self._close_received: Close | None = None
+        self._reply_queued = False  # our answer to the peer's close or to its protocol error
         self._close_sent = False
         self._close_waiters: list[Promise[bool]] = []
+        self._drain_timer: TimerHandle | None = None  # bounds the wait for the lane (SPEC 4.7)
         self._close_timer: TimerHandle | None = None
         self._lost_reason: str | None = None  # set by the heartbeat before it aborts the socket
 
+    def start(self) -> None:
         connection_threads.submit(run_named, f"ohws-reader-{self._number}", self._run)
 
     # ------------------------------------------------------------------ public side
@@ -135,26 +160,34 @@ class Connection:
         promise._reject(unknown_error(f"the connection is not open (state {self.state.name})"))
         return promise
 
-    def close(self, spec: CloseSpec, promise: Promise[bool]) -> None:
+    def close(self, spec: CloseSpec, promise: Promise[bool] | None = None) -> None:
         """Start (or join) the close; ``promise`` resolves True once CLOSED."""
+        reply = False
         with self._lock:
             state = self.state
             if state is State.CLOSED:
                 error: BusinessError | None = unknown_error("the connection is already closed")
             else:
                 error = None
-                self._close_waiters.append(promise)
+                if promise is not None:
+                    self._close_waiters.append(promise)
                 if state is State.CONNECTING:
                     self._abort_requested = True
                     sock = self._sock
                 elif state is State.OPEN:
-                    self._set_state(State.CLOSING)
-                    self._local_close = spec
-                    self._arm_close_timer()
+                    # The peer's close (or its protocol error) waiting for the lane: answer now.
+                    reply = self._close_received is not None or self._failure is not None
+                    if not reply:
+                        self._set_state(State.CLOSING)
+                        self._local_close = spec
+                        self._arm_close_timer()
         if error is not None:
-            promise._reject(error)
+            if promise is not None:
+                promise._reject(error)
         elif state is State.CONNECTING:
             _abort(sock)
+        elif reply:
+            self._send_close_reply()
         elif state is State.OPEN:
             self._writer.submit(Opcode.CLOSE, _close_payload(spec.code, spec.reason))
 
@@ -172,7 +205,7 @@ class Connection:
             sock = self._sock
         if hang_up:
             # Both close frames are exchanged (or we are failing the connection):
-            # RFC 6455 7.1.1 lets the client close TCP now.
+            # RFC 6455 7.1.1 lets us close TCP now (a server should be first to).
             _abort(sock)
 
     def _on_write_failure(self, exc: OSError) -> None:
@@ -191,20 +224,36 @@ class Connection:
             sock = self._sock
         _abort(sock)
 
-    def _on_connect_timeout(self) -> None:
+    def _on_open_timeout(self) -> None:
         with self._lock:
             if self.state is not State.CONNECTING:
                 return
-            self._connect_timed_out = True
+            self._open_timed_out = True
             sock = self._sock
         _abort(sock)
 
     def _register_socket(self, sock: socket.socket) -> None:
         with self._lock:
             self._sock = sock
-            doomed = self._abort_requested or self._connect_timed_out
+            doomed = self._abort_requested or self._open_timed_out
         if doomed:
             _abort(sock)
+
+    # ------------------------------------------------------------------ opening (per role)
+    def _handshake(self) -> bytes:  # pragma: no cover - interface
+        """Open the stream and do this side's opening handshake; return the bytes read past it.
+
+        Raise BusinessError on failure.
+        """
+        raise NotImplementedError
+
+    def _opened(self) -> None:  # pragma: no cover - interface
+        """OPEN now: emit the opening events."""
+        raise NotImplementedError
+
+    def _report_open_failure(self, error: BusinessError, aborted: bool) -> None:  # pragma: no cover
+        """The opening failed (``aborted``: by close()); everything is torn down already."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ reader thread
     def _run(self) -> None:
@@ -220,10 +269,10 @@ class Connection:
             )
 
     def _open(self) -> bytes | None:
-        """Connect and handshake; on success emit the open events and return bytes read past the head."""
-        timer = call_later(self._options.connect_timeout, self._on_connect_timeout)
+        """Handshake; on success emit the open events and return the bytes read past the head."""
+        timer = call_later(self._open_timeout, self._on_open_timeout)
         try:
-            response, protocol, rest = self._handshake()
+            rest = self._handshake()
         except BusinessError as exc:
             failure: BusinessError | None = exc
         else:
@@ -231,8 +280,8 @@ class Connection:
         finally:
             timer.cancel()
         with self._lock:
-            if failure is None and (self._abort_requested or self._connect_timed_out):
-                failure = _connect_failed("timed out during the opening handshake", response.status)
+            if failure is None and (self._abort_requested or self._open_timed_out):
+                failure = _connect_failed("timed out during the opening handshake", self._status)
             if failure is None:
                 assert self._sock is not None
                 self._sock.settimeout(None)
@@ -241,60 +290,19 @@ class Connection:
         if failure is not None:
             self._fail_open(failure)
             return None
-        sink = self._sink
-        sink.emit("headerReceive", response.headers)
-        sink.emit("open", None, OpenResult(response.status, response.reason))
-        sink.emit("openInfo", None, WebSocketOpenInfo(response.status, response.reason, protocol))
-        self._connect_promise._resolve(True)
+        self._opened()
         return rest
 
-    def _handshake(self) -> tuple[Response, str | None, bytes]:
-        """Open the stream and do the opening handshake; raise BusinessError(200) on failure."""
-        options, target = self._options, self._target
-        deadline = time.monotonic() + options.connect_timeout
-        status = 0
-        try:
-            route = resolve_proxy(options.proxy, target.host, target.secure, proxy_environment())
-            sock = open_stream(
-                target, route, self._ssl_context, options.connect_timeout, self._register_socket
-            )
-            self._register_socket(sock)
-            key = new_key()
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            sock.sendall(build_request(target, options, key))
-            head, rest = _read_head(sock, deadline)
-            response = parse_response(head)
-            status = response.status
-            return response, check_response(response, key, options.protocols), rest
-        except ConnectError as exc:
-            raise _connect_failed(str(exc)) from None
-        except HandshakeError as exc:
-            raise _connect_failed(f"handshake rejected: {exc.detail}", exc.status) from None
-        except (TimeoutError, OSError) as exc:
-            why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
-            raise _connect_failed(f"{why} during the opening handshake", status) from None
-
     def _fail_open(self, error: BusinessError) -> None:
-        """The attempt failed or was aborted: settle everything, emit ``error`` unless aborted."""
+        """The attempt failed or was aborted: settle everything, then report it."""
         with self._lock:
-            aborted = self._abort_requested and not self._connect_timed_out
-            if self._connect_timed_out and error.code == ErrorCode.CONNECT_FAILED:
-                limit = self._options.connect_timeout
-                error = _connect_failed(
-                    f"timed out after {limit:.3g}s (connectTimeout) connecting to {self._target.url}",
-                    int(error.data or 0),
-                )
+            aborted = self._abort_requested and not self._open_timed_out
             self._set_state(State.CLOSED)
             waiters, self._close_waiters = self._close_waiters, []
             sock, self._sock = self._sock, None
         pending = self._writer.stop()
         _close_socket(sock)
-        if aborted:
-            reason = unknown_error("close() was called before the connection opened")
-            self._connect_promise._reject(reason)
-        else:
-            self._sink.emit("error", error)
-            self._connect_promise._reject(error)
+        self._report_open_failure(error, aborted)
         _reject_all(pending, unknown_error("the connection failed before it opened"))
         for waiter in waiters:
             waiter._resolve(True)
@@ -303,7 +311,7 @@ class Connection:
         sock = self._sock
         assert sock is not None
         options = self._options
-        parser = FrameParser(options.max_message_size)
+        parser = FrameParser(options.max_message_size, from_client=not self._client)
         assembler = MessageAssembler(options.max_message_size)
         heartbeat = Heartbeat(
             options.ping_interval,
@@ -321,14 +329,13 @@ class Connection:
                     while (frame := parser.next_frame()) is not None:
                         event = assembler.receive(frame)
                         if isinstance(event, Message):
-                            if self._close_received is None:
-                                # One lane job per message: measured faster than batching a
-                                # whole read, since the callbacks start while parsing goes on.
-                                emit_message(event.data)
+                            # One lane job per message: measured faster than batching a
+                            # whole read, since the callbacks start while parsing goes on.
+                            emit_message(event.data)
                         elif isinstance(event, Ping):
                             self._writer.submit(Opcode.PONG, event.payload)
-                        elif isinstance(event, Close) and self._on_close_frame(event):
-                            return self._finish_closed()
+                        elif isinstance(event, Close):
+                            raise _PeerClosing(event)
                 data = recv(size)
                 if len(data) >= size:
                     size = min(size * 4, _RECV_MAX)
@@ -336,12 +343,14 @@ class Connection:
                     size = max(size // 2, _RECV_MIN)
                 if not data:
                     raise _Lost(
-                        self._lost_reason or "the server closed the TCP connection without a close frame"
+                        self._lost_reason
+                        or f"the {self._peer} closed the TCP connection without a close frame"
                     )
                 received()
+        except _PeerClosing as exc:
+            done = self._on_close_frame(exc.close)
         except ProtocolError as exc:
-            self._fail_connection(exc)
-            return self._finish_closed()
+            done = self._fail_connection(exc)
         except _Lost as exc:
             return self._finish_closed(lost=str(exc))
         except (OSError, ValueError) as exc:
@@ -349,6 +358,9 @@ class Connection:
             return self._finish_closed(lost=self._lost_reason or f"connection lost ({exc})")
         finally:
             heartbeat.stop()
+        if not done:
+            _read_until_eof(sock)
+        return self._finish_closed()
 
     def _on_heartbeat_lost(self, why: str) -> None:
         """Timer thread: no sign of life in time; wake the reader, which reports ``why``."""
@@ -356,38 +368,51 @@ class Connection:
         _abort(self._sock)
 
     def _on_close_frame(self, close: Close) -> bool:
-        """Handle the server's close frame; True when the close handshake is complete."""
+        """The peer's close frame; True when the close handshake is complete.
+
+        Peer-initiated: the reply waits until the lane has run the callbacks for what came
+        before it (SPEC 4.7); the reader meanwhile reads on, to see EOF.
+        """
         with self._lock:
-            if self._close_received is not None:
-                return False
             self._close_received = close
             if self._close_sent:
                 return True
-            echo = self._local_close is None
-            if echo and self.state is State.OPEN:
-                self._set_state(State.CLOSING)
-            self._arm_close_timer()
-        if echo:
-            # Server-initiated: echo its code; data frames not yet written are dropped.
-            _reject_all(
-                self._writer.drop_data(),
-                unknown_error("the server closed the connection before the message was sent"),
-            )
-            self._writer.submit(Opcode.CLOSE, b"" if close.code is None else struct.pack("!H", close.code))
+            if self._local_close is not None:
+                return False  # our close frame is on its way; its writer hangs up
+            self._drain_timer = call_later(self._options.close_timeout, self._send_close_reply)
+        self._sink.drain(self._send_close_reply)
         return False
 
-    def _fail_connection(self, error: ProtocolError) -> None:
-        """RFC 6455 7.1.7: send a close frame with ``error.code``; TCP is closed once it is out."""
+    def _fail_connection(self, error: ProtocolError) -> bool:
+        """RFC 6455 7.1.7: answer with a close frame carrying ``error.code`` (after the lane
+        drained, SPEC 4.7); TCP is closed once it is out. True when nothing is left to send."""
         with self._lock:
             self._failure = error
             if self._close_sent:
+                return True
+            if self._local_close is not None:
+                return False
+            self._drain_timer = call_later(self._options.close_timeout, self._send_close_reply)
+        self._sink.drain(self._send_close_reply)
+        return False
+
+    def _send_close_reply(self) -> None:
+        """Queue our close frame answering the peer's close or protocol error, once."""
+        with self._lock:
+            if self._reply_queued or self._local_close is not None or self.state is State.CLOSED:
                 return
-            if self.state is State.OPEN:
-                self._set_state(State.CLOSING)
+            self._reply_queued = True
+            self._set_state(State.CLOSING)
+            if self._drain_timer is not None:
+                self._drain_timer.cancel()
             self._arm_close_timer()
-        _reject_all(self._writer.drop_data(), unknown_error(f"the connection failed: {error.reason}"))
-        self._writer.submit(Opcode.CLOSE, _close_payload(error.code, error.reason))
-        self._writer.wait_close_written(self._options.close_timeout)  # the timer aborts a stuck write
+            failure, received = self._failure, self._close_received
+        if failure is not None:
+            payload = _close_payload(failure.code, failure.reason)
+        else:
+            assert received is not None
+            payload = b"" if received.code is None else struct.pack("!H", received.code)
+        self._writer.submit(Opcode.CLOSE, payload)
 
     def _finish_closed(self, lost: str | None = None) -> None:
         with self._lock:
@@ -412,18 +437,90 @@ class Connection:
                 self._set_state(State.CLOSED)
             waiters, self._close_waiters = self._close_waiters, []
             sock = self._sock
-            if self._close_timer is not None:
-                self._close_timer.cancel()
+            for timer in (self._close_timer, self._drain_timer):
+                if timer is not None:
+                    timer.cancel()
         _abort(sock)
         pending = self._writer.stop()
         _close_socket(sock)
         if pending:
-            _reject_all(pending, unknown_error("the connection closed before the message was sent"))
+            _reject_all(
+                pending,
+                unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
+            )
         if error is not None:
             self._sink.emit("error", error)
         self._sink.emit("close", None, result)
         for waiter in waiters:
             waiter._resolve(True)
+
+
+class ClientConnection(Connection):
+    """One connect() call's connection: the client side of the opening handshake."""
+
+    def __init__(
+        self,
+        target: Target,
+        options: ConnectOptions,
+        ssl_context: ssl.SSLContext | None,
+        sink: EventSink,
+        connect_promise: Promise[bool],
+    ) -> None:
+        super().__init__(options, sink, options.connect_timeout)
+        self._target = target
+        self._ssl_context = ssl_context
+        self._connect_promise = connect_promise
+        self._response: Response | None = None
+        self._protocol: str | None = None
+        self.start()
+
+    def _handshake(self) -> bytes:
+        """Open the stream and do the opening handshake; raise BusinessError(200) on failure."""
+        options, target = self._options, self._target
+        deadline = time.monotonic() + options.connect_timeout
+        try:
+            route = resolve_proxy(options.proxy, target.host, target.secure, proxy_environment())
+            sock = open_stream(
+                target, route, self._ssl_context, options.connect_timeout, self._register_socket
+            )
+            self._register_socket(sock)
+            key = new_key()
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.sendall(build_request(target, options, key))
+            head, rest = read_head(sock, deadline, MAX_RESPONSE_HEAD)
+            response = parse_response(head)
+            self._status = response.status
+            self._protocol = check_response(response, key, options.protocols)
+            self._response = response
+            return rest
+        except ConnectError as exc:
+            raise _connect_failed(str(exc)) from None
+        except HandshakeError as exc:
+            raise _connect_failed(f"handshake rejected: {exc.detail}", exc.status) from None
+        except (TimeoutError, OSError) as exc:
+            why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
+            raise _connect_failed(f"{why} during the opening handshake", self._status) from None
+
+    def _opened(self) -> None:
+        response, sink = self._response, self._sink
+        assert response is not None
+        sink.emit("headerReceive", response.headers)
+        sink.emit("open", None, OpenResult(response.status, response.reason))
+        sink.emit("openInfo", None, WebSocketOpenInfo(response.status, response.reason, self._protocol))
+        self._connect_promise._resolve(True)
+
+    def _report_open_failure(self, error: BusinessError, aborted: bool) -> None:
+        if aborted:
+            self._connect_promise._reject(unknown_error("close() was called before the connection opened"))
+            return
+        if self._open_timed_out and error.code == ErrorCode.CONNECT_FAILED:
+            limit = self._options.connect_timeout
+            error = _connect_failed(
+                f"timed out after {limit:.3g}s (connectTimeout) connecting to {self._target.url}",
+                int(error.data or 0),
+            )
+        self._sink.emit("error", error)
+        self._connect_promise._reject(error)
 
 
 def _close_payload(code: int, reason: str) -> bytes:
@@ -452,20 +549,31 @@ def _close_socket(sock: socket.socket | None) -> None:
             sock.close()
 
 
-def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
-    """Read the response head; return it (without the blank line) and the bytes after it."""
+def _read_until_eof(sock: socket.socket) -> None:
+    """Read and drop whatever comes until the peer or a timer ends the stream."""
+    with contextlib.suppress(OSError, ValueError):
+        while sock.recv(65536):
+            pass
+
+
+def read_head(sock: socket.socket, deadline: float, limit: int, peer: str = "server") -> tuple[bytes, bytes]:
+    """Read an HTTP head; return it (without the blank line) and the bytes after it.
+
+    Raises HeadTooLarge past ``limit`` bytes, TimeoutError past ``deadline``, and
+    HandshakeError when the peer closes the stream first.
+    """
     buf = b""
     while True:
         end = buf.find(b"\r\n\r\n")
         if end >= 0:
             return buf[:end], buf[end + 4 :]
-        if len(buf) > MAX_RESPONSE_HEAD:
-            raise HandshakeError(f"response head is larger than {MAX_RESPONSE_HEAD} bytes")
+        if len(buf) > limit:
+            raise HeadTooLarge(f"the HTTP head is larger than {limit} bytes")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("handshake deadline passed")
         sock.settimeout(remaining)
         chunk = sock.recv(16384)
         if not chunk:
-            raise HandshakeError("the server closed the connection during the handshake")
+            raise HandshakeError(f"the {peer} closed the connection during the handshake")
         buf += chunk

@@ -46,6 +46,18 @@ def run_user_code(fn: Callable[..., Any], *args: Any) -> None:
         logger.exception("ohws: exception in user callback %r", fn)
 
 
+class _Barrier:
+    """A lane job that only releases whoever waits for the jobs ahead of it."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn = fn
+
+    def __call__(self) -> None:
+        self._fn()
+
+
 class Lane:
     """An ordered queue of jobs for one connection; at most one runs at a time.
 
@@ -68,22 +80,36 @@ class Lane:
             self._scheduled = True
         self._schedule()
 
+    def submit_barrier(self, fn: Callable[[], None], /) -> None:
+        """Call ``fn`` once every job submitted before it has run.
+
+        ``fn`` is ohws's own code (it must not raise, and may run on any thread): it also runs
+        at once when the jobs ahead of it are dropped, because the dispatcher refused work or
+        :meth:`discard` was called, so a close never waits for callbacks that will not run.
+        """
+        self.submit(_Barrier(fn))
+
     def _schedule(self) -> None:
         try:
             self._dispatcher.submit(self._drain)
         except Exception:
             # A dispatcher that refuses work (a destroyed GUI loop) drops this lane's jobs.
-            with self._jobs_lock:
-                dropped = len(self._jobs)
-                self._jobs.clear()
-                self._scheduled = False
+            dropped = self._drop_all()
             logger.debug("ohws: dispatcher refused work; dropped %d callbacks", dropped, exc_info=True)
 
     def discard(self) -> None:
         """Drop every pending job (its dispatcher will never run them); the lane stays usable."""
+        self._drop_all()
+
+    def _drop_all(self) -> int:
         with self._jobs_lock:
+            jobs = list(self._jobs)
             self._jobs.clear()
             self._scheduled = False
+        for fn, _ in jobs:
+            if isinstance(fn, _Barrier):
+                fn()
+        return len(jobs)
 
     def _drain(self) -> None:
         for _ in range(_LANE_BATCH):

@@ -1,4 +1,4 @@
-"""RFC 6455 framing, sans I/O: a frame parser for server frames, an encoder for client frames.
+"""RFC 6455 framing, sans I/O: a frame parser and an encoder, for either end of a connection.
 
 The parser enforces the framing rules a client must (RFC 6455 section 5): unmasked server
 frames, no reserved bits (no extension is ever negotiated), known opcodes, short unfragmented
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import NamedTuple
 
-__all__ = ["CloseCode", "Frame", "FrameParser", "Opcode", "ProtocolError", "encode_frame"]
+__all__ = ["CloseCode", "Frame", "FrameParser", "Opcode", "ProtocolError", "encode_frame", "encode_unmasked"]
 
 
 class Opcode(IntEnum):
@@ -185,3 +185,8 @@ def encode_frame(opcode: Opcode, payload: bytes, fin: bool = True, *, mask: bool
         return header + payload
     key = os.urandom(4)
     return b"".join((header, key, apply_mask(payload, key)))
+
+
+def encode_unmasked(opcode: Opcode, payload: bytes) -> bytes:
+    """One whole frame as a server sends it."""
+    return encode_frame(opcode, payload, mask=False)

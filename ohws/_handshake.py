@@ -18,6 +18,7 @@ from ._url import Target
 
 __all__ = [
     "HandshakeError",
+    "HeadTooLarge",
     "Response",
     "accept_key",
     "build_request",
@@ -38,6 +39,10 @@ class HandshakeError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.status = status
+
+
+class HeadTooLarge(HandshakeError):
+    """The HTTP head went past its size limit."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,19 @@ import codecs
 import struct
 from typing import NamedTuple
 
+from ._errors import parameter_error
 from ._frames import CloseCode, Frame, Opcode, ProtocolError
 from ._options import is_sendable_close_code
 
-__all__ = ["Close", "Message", "MessageAssembler", "Ping", "Pong", "parse_close_payload"]
+__all__ = [
+    "Close",
+    "Message",
+    "MessageAssembler",
+    "Ping",
+    "Pong",
+    "encode_message",
+    "parse_close_payload",
+]
 
 
 class Message(NamedTuple):
@@ -37,6 +46,18 @@ class Close(NamedTuple):
 Event = Message | Ping | Pong | Close
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+def encode_message(data: object) -> tuple[Opcode, bytes]:
+    """What ``send(data)`` puts on the wire: ``str`` as text, bytes-like as binary; 401 otherwise."""
+    if isinstance(data, str):
+        try:
+            return Opcode.TEXT, data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise parameter_error("data is a str that is not encodable as UTF-8 (lone surrogate)") from None
+    if isinstance(data, bytes | bytearray | memoryview):
+        return Opcode.BINARY, bytes(data)
+    raise parameter_error(f"data must be str, bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
 def parse_close_payload(payload: bytes) -> Close:

@@ -1,46 +1,59 @@
-"""``WebSocketServer`` (SPEC section 11, ArkTS API 19+), built on the ``websockets`` threaded server.
+"""``WebSocketServer`` (SPEC section 11, ArkTS API 19+), on the client's connection engine.
 
-websockets does the listening socket, the handshake, RFC 6455 framing, keepalive pings and one
-thread per client; ohws adds the ArkTS surface: client limits, the ``WebSocketConnection``
-registry, error codes, and events on one lane per server. Sends and closes for a client run in
-order on that client's own lane, so ``send`` never blocks its caller.
+A listening thread (``ohws-server-<n>``) accepts; each client then gets a reader thread like a
+client connection's, which answers the opening handshake (``_server_handshake.py``) and runs
+the same engine as the client (``_connection.py``) in the server role: masked frames in,
+unmasked frames out, the same writer, heartbeat, close handshake and close sequencing. Events
+go to one lane per server; ``send`` and ``close`` go straight to that client's writer.
+
+``_lock`` guards the registries; no user code and no socket I/O run while it is held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
-import logging
+import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from http import HTTPStatus
+import time
+from collections.abc import Callable
 from typing import Any
 
 from . import _policy
+from ._connection import Connection, EventSink, read_head
 from ._dispatch import Dispatcher, Lane, run_user_code
 from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
 from ._events import Listeners
-from ._options import parse_close_options
+from ._handshake import HandshakeError, HeadTooLarge
+from ._messages import encode_message
+from ._options import CloseSpec, ConnectOptions, parse_close_options
 from ._promise import Promise
 from ._server_config import ServerConfig, parse_server_config
+from ._server_handshake import (
+    MAX_REQUEST_HEAD,
+    Rejection,
+    check_request,
+    error_response,
+    parse_request,
+    select_protocol,
+    switching_protocols,
+)
 from ._tls import make_server_ssl_context
 from ._types import CloseResult, WebSocketCloseOptions, WebSocketConnection, WebSocketMessage
 
 __all__ = ["WebSocketServer", "createWebSocketServer"]
 
-logger = logging.getLogger("ohws")
-
 SERVER_EVENTS = ("connect", "messageReceive", "close", "error")
-MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+#: a client that has not finished its opening handshake by then is dropped (slowloris).
+HANDSHAKE_TIMEOUT = 10.0
+#: the client's defaults (SPEC 11): 64 MiB messages, ping after 30 s idle, 30 s for the pong,
+#: 5 s for the close handshake.
+_SERVER_OPTIONS = ConnectOptions()
+_GOING_AWAY = CloseSpec(1001, "server is going away")
+_STOP_GRACE = 1.0  # beyond the close handshake's own limits, for the threads to finish
 _numbers = itertools.count(1)
-
-
-@dataclass(slots=True)
-class _Client:
-    connection: Any  # websockets.sync.server.ServerConnection
-    lane: Lane  # sends and closes for this client, in call order
 
 
 def _bind_error(exc: OSError, config: ServerConfig) -> BusinessError:
@@ -56,6 +69,128 @@ def _bind_error(exc: OSError, config: ServerConfig) -> BusinessError:
     return unknown_error(f"cannot listen on {where}: {exc}")
 
 
+def _client_failed(client: WebSocketConnection, why: str, status: int = 0) -> BusinessError:
+    return BusinessError.of(
+        ErrorCode.CONNECT_FAILED, f"client {client.clientIP}:{client.clientPort}: {why}", str(status)
+    )
+
+
+class _ServerSink(EventSink):
+    """One client's engine events, as the server's events on the server's lane."""
+
+    __slots__ = ("_client", "_server")
+
+    def __init__(self, server: WebSocketServer, client: WebSocketConnection) -> None:
+        self._server = server
+        self._client = client
+
+    def emit(self, event: str, *args: Any) -> None:
+        if event == "close":
+            self._server._closed(self._client, args[1])
+        elif event == "error":
+            self._server._emit("error", args[0])
+
+    def emit_message(self, data: str | bytes) -> None:
+        server = self._server
+        if server._listeners.get("messageReceive"):
+            server._lane.submit(server._deliver, "messageReceive", (WebSocketMessage(self._client, data),))
+
+    def drain(self, fn: Callable[[], None]) -> None:
+        self._server._lane.submit_barrier(fn)
+
+
+class _ClientConnection(Connection):
+    """One accepted client: the server side of the opening handshake, then the engine."""
+
+    _peer = "client"
+    _client = False
+
+    def __init__(
+        self,
+        server: WebSocketServer,
+        sock: socket.socket,
+        client: WebSocketConnection,
+        context: ssl.SSLContext | None,
+        protocols: tuple[str, ...],
+    ) -> None:
+        super().__init__(_SERVER_OPTIONS, _ServerSink(server, client), HANDSHAKE_TIMEOUT)
+        self._server = server
+        self._raw = sock
+        self.client = client
+        self._context = context
+        self._protocols = protocols
+        self.done = threading.Event()
+
+    def _run(self) -> None:
+        try:
+            super()._run()
+        finally:
+            self._server._forget(self)
+            self.done.set()
+
+    def _handshake(self) -> bytes:
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        sock = self._raw
+        self._register_socket(sock)
+        try:
+            sock.settimeout(HANDSHAKE_TIMEOUT)
+            if self._context is not None:
+                sock = self._context.wrap_socket(sock, server_side=True)
+                self._register_socket(sock)
+            try:
+                head, rest = read_head(sock, deadline, MAX_REQUEST_HEAD, peer="client")
+                request = parse_request(head)
+                key = check_request(request)
+                self._server._admit(self)
+            except HeadTooLarge:
+                raise Rejection(431, f"request head larger than {MAX_REQUEST_HEAD} bytes") from None
+            sock.sendall(switching_protocols(key, select_protocol(request, self._protocols)))
+            return rest
+        except Rejection as exc:
+            _refuse(sock, exc, deadline)
+            why = f"handshake refused with HTTP {exc.status}: {exc.detail}"
+            raise _client_failed(self.client, why, exc.status) from None
+        except ssl.SSLError as exc:
+            raise _client_failed(self.client, f"TLS handshake failed: {exc.reason or exc}") from None
+        except TimeoutError:
+            raise self._timed_out() from None
+        except HandshakeError as exc:
+            raise _client_failed(self.client, exc.detail) from None
+        except (OSError, ValueError) as exc:
+            raise _client_failed(
+                self.client, f"connection lost during the opening handshake ({exc})"
+            ) from None
+
+    def _timed_out(self) -> BusinessError:
+        limit = f"{HANDSHAKE_TIMEOUT:.3g}"
+        return _client_failed(self.client, f"did not complete the opening handshake within {limit} s")
+
+    def _opened(self) -> None:
+        self._server._opened(self)
+
+    def _report_open_failure(self, error: BusinessError, aborted: bool) -> None:
+        if aborted:
+            error = _client_failed(self.client, "the server stopped during the opening handshake")
+        elif self._open_timed_out:
+            error = self._timed_out()
+        self._server._emit("error", error)
+
+
+def _refuse(sock: socket.socket, rejection: Rejection, deadline: float) -> None:
+    """Answer a refused handshake, then close so that the client reads the whole answer."""
+    try:
+        sock.settimeout(max(min(deadline - time.monotonic(), 1.0), 0.01))
+        sock.sendall(error_response(rejection.status, rejection.detail, rejection.headers))
+        # Half-close, then read what the client still sends: closing with unread bytes
+        # would reset the connection and could destroy the answer before it is read.
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+        for _ in range(16):
+            if not sock.recv(65536):
+                break
+    except (OSError, ValueError):
+        pass
+
+
 class WebSocketServer:
     """A WebSocket server, as ``webSocket.createWebSocketServer()`` returns it.
 
@@ -66,12 +201,13 @@ class WebSocketServer:
     def __init__(self, dispatcher: Dispatcher | None = None) -> None:
         self._lane = Lane(dispatcher)
         self._listeners = Listeners(SERVER_EVENTS)
-        self._state_lock = threading.Lock()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._accepting: threading.Thread | None = None
         self._config = ServerConfig()
-        self._clients: dict[WebSocketConnection, _Client] = {}
-        self._admitted: dict[Any, str] = {}  # handshaking or open connection -> client IP
+        self._connections: set[_ClientConnection] = set()  # accepted and not yet finished
+        self._admitted: dict[_ClientConnection, str] = {}  # counted by the limits -> client IP
+        self._clients: dict[WebSocketConnection, _ClientConnection] = {}  # open ones
         self._number = next(_numbers)
         self.port: int | None = None
 
@@ -89,7 +225,8 @@ class WebSocketServer:
         self._listeners.remove(type, callback)
 
     def _emit(self, event: str, *args: Any) -> None:
-        self._lane.submit(self._deliver, event, args)
+        if self._listeners.get(event):
+            self._lane.submit(self._deliver, event, args)
 
     def _deliver(self, event: str, args: tuple[Any, ...]) -> None:
         for callback in self._listeners.get(event):
@@ -105,175 +242,177 @@ class WebSocketServer:
             context = None
             if parsed.cert_path is not None and parsed.key_path is not None:
                 context = make_server_ssl_context(parsed.cert_path, parsed.key_path)
-            with self._state_lock:
-                if self._server is not None:
+            with self._lock:
+                if self._listener is not None:
                     raise unknown_error("the server is already running; stop() it first")
-                self._server = self._listen(parsed, context)
-                self._config = parsed
-                self.port = int(self._server.socket.getsockname()[1])
-                self._thread = threading.Thread(
-                    target=self._server.serve_forever, name=f"ohws-server-{self._number}", daemon=True
+                listener = _listen(parsed)
+                self._listener, self._config = listener, parsed
+                self.port = int(listener.getsockname()[1])
+                self._accepting = threading.Thread(
+                    target=self._accept_loop,
+                    args=(listener, context, parsed.protocols),
+                    name=f"ohws-server-{self._number}",
+                    daemon=True,
                 )
-                self._thread.start()
+                self._accepting.start()
         except BusinessError as exc:
             return Promise.rejected(exc, self._lane)
         return Promise.resolved(True, self._lane)
 
-    def _listen(self, config: ServerConfig, context: ssl.SSLContext | None) -> Any:
-        from websockets.sync.server import ServerConnection, serve
-        from websockets.typing import Subprotocol
-
-        protocols = [Subprotocol(p) for p in config.protocols]
-
-        def select_subprotocol(
-            connection: ServerConnection, offered: Sequence[Subprotocol]
-        ) -> Subprotocol | None:
-            return next((p for p in protocols if p in offered), None)
-
-        try:
-            return serve(
-                self._handle,
-                config.ip,
-                config.port,
-                ssl=context,
-                process_request=self._admit,
-                select_subprotocol=select_subprotocol,
-                max_size=MAX_MESSAGE_SIZE,
-                logger=logging.getLogger("ohws.server"),
-            )
-        except OSError as exc:
-            raise _bind_error(exc, config) from None
-
     def stop(self) -> Promise[bool]:
-        """Close every client with 1001, stop listening; resolves True when done. 201, 2302999."""
+        """Close every client with 1001 after its queued sends, stop listening; resolves True
+        when every connection has ended. Errors: 201, 2302999 (not running)."""
         try:
             _policy.check_permission()
-            with self._state_lock:
-                server, thread = self._server, self._thread
-                if server is None or thread is None:
+            with self._lock:
+                listener, accepting = self._listener, self._accepting
+                if listener is None or accepting is None:
                     raise unknown_error("the server is not running")
-                self._server = self._thread = None
+                self._listener = self._accepting = None
         except BusinessError as exc:
             return Promise.rejected(exc, self._lane)
+        _shut(listener)
         promise: Promise[bool] = Promise(self._lane)
 
         def shut_down() -> None:
-            server.shutdown(close_connections=True, code=1001, reason="server is going away")
-            thread.join()
+            accepting.join()
+            listener.close()
+            with self._lock:
+                connections = list(self._connections)
+            for connection in connections:
+                connection.close(_GOING_AWAY)
+            # Each close ends within its drain and close handshake limits, then aborts.
+            limit = 2 * _SERVER_OPTIONS.close_timeout + _STOP_GRACE
+            deadline = time.monotonic() + limit
+            for connection in connections:
+                connection.done.wait(max(deadline - time.monotonic(), 0.0))
             self.port = None
             promise._resolve(True)
 
         threading.Thread(target=shut_down, name=f"ohws-server-stop-{self._number}", daemon=True).start()
         return promise
 
+    def _accept_loop(
+        self, listener: socket.socket, context: ssl.SSLContext | None, protocols: tuple[str, ...]
+    ) -> None:
+        while True:
+            try:
+                sock, address = listener.accept()
+            except OSError as exc:
+                if self._listener is not listener:
+                    return  # stop()
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors or memory: the client waits in the backlog meanwhile.
+                    self._emit("error", unknown_error(f"cannot accept a client: {exc}"))
+                    time.sleep(0.1)
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = WebSocketConnection(str(address[0]), int(address[1]))
+            connection = _ClientConnection(self, sock, client, context, protocols)
+            with self._lock:
+                self._connections.add(connection)
+            connection.start()
+
     # ------------------------------------------------------------------ clients
-    def _admit(self, connection: Any, request: Any) -> Any:
-        """websockets' process_request hook: enforce the two client limits before the handshake."""
-        ip = str(connection.remote_address[0])
+    def _admit(self, connection: _ClientConnection) -> None:
+        """Count ``connection`` against the two client limits, or raise Rejection(503)."""
+        ip = connection.client.clientIP
         config = self._config
-        with self._state_lock:
-            for other in [c for c in self._admitted if c.state.name == "CLOSED"]:
-                del self._admitted[other]  # handshakes that failed after admission
+        with self._lock:
             ips = set(self._admitted.values())
-            per_client = sum(1 for other_ip in self._admitted.values() if other_ip == ip)
+            per_client = sum(1 for other in self._admitted.values() if other == ip)
             if ip not in ips and len(ips) >= config.max_clients:
                 why = f"maxConcurrentClientsNumber ({config.max_clients}) reached"
             elif per_client >= config.max_per_client:
                 why = f"maxConnectionsForOneClient ({config.max_per_client}) reached for {ip}"
             else:
                 self._admitted[connection] = ip
-                return None
-        self._emit("error", BusinessError.of(ErrorCode.CONNECT_FAILED, f"client {ip} rejected: {why}", "503"))
-        return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"{why}\n")
+                return
+        raise Rejection(503, why)
 
-    def _handle(self, connection: Any) -> None:
-        """Runs on websockets' thread for one client: events in, close bookkeeping out."""
-        from websockets.exceptions import ConnectionClosed
+    def _opened(self, connection: _ClientConnection) -> None:
+        with self._lock:
+            self._clients[connection.client] = connection
+        self._emit("connect", connection.client)
 
-        address = connection.remote_address
-        client = WebSocketConnection(str(address[0]), int(address[1]))
-        with self._state_lock:
-            self._clients[client] = _Client(connection, Lane())
-        self._emit("connect", client)
-        try:
-            for message in connection:
-                self._emit("messageReceive", WebSocketMessage(client, message))
-        except ConnectionClosed:
-            pass
-        finally:
-            with self._state_lock:
-                self._clients.pop(client, None)
-                self._admitted.pop(connection, None)
-            self._report_close(client, connection)
+    def _closed(self, client: WebSocketConnection, result: CloseResult) -> None:
+        with self._lock:
+            self._clients.pop(client, None)
+        self._emit("close", client, result)
 
-    def _report_close(self, client: WebSocketConnection, connection: Any) -> None:
-        protocol = connection.protocol
-        sent, received = protocol.close_sent, protocol.close_rcvd
-        if received is None:
-            why = "the client closed the TCP connection without a close frame"
-            self._emit("error", BusinessError.of(ErrorCode.CONNECT_FAILED, why, "0"))
-            self._emit("close", client, CloseResult(1006, why))
-            return
-        frame = sent if sent is not None and not protocol.close_rcvd_then_sent else received
-        self._emit("close", client, CloseResult(int(frame.code), frame.reason))
+    def _forget(self, connection: _ClientConnection) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+            self._admitted.pop(connection, None)
 
     def listAllConnections(self) -> list[WebSocketConnection]:
         """The clients connected now."""
-        with self._state_lock:
+        with self._lock:
             return list(self._clients)
 
-    def _client_job(self, connection: object, action: Callable[[Any], None], what: str) -> Promise[bool]:
-        """Run ``action(ws_connection)`` on that client's lane; settle True or 2302999."""
-        promise: Promise[bool] = Promise(self._lane)
-        try:
-            if not isinstance(connection, WebSocketConnection):
-                raise parameter_error(
-                    f"connection must be a WebSocketConnection, not {type(connection).__name__}"
-                )
-            _policy.check_permission()
-            with self._state_lock:
-                client = self._clients.get(connection)
-            if client is None:
-                raise BusinessError.of(
-                    ErrorCode.CONNECTION_NOT_EXIST, f"no client {connection.clientIP}:{connection.clientPort}"
-                )
-        except BusinessError as exc:
-            promise._reject(exc)
-            return promise
+    def _find(self, connection: object) -> _ClientConnection:
+        """The open client ``connection`` names; raise 401, 201 or 2302006."""
+        if not isinstance(connection, WebSocketConnection):
+            raise parameter_error(
+                f"connection must be a WebSocketConnection, not {type(connection).__name__}"
+            )
+        _policy.check_permission()
+        with self._lock:
+            found = self._clients.get(connection)
+        if found is None:
+            raise BusinessError.of(
+                ErrorCode.CONNECTION_NOT_EXIST, f"no client {connection.clientIP}:{connection.clientPort}"
+            )
+        return found
 
-        def job() -> None:
-            try:
-                action(client.connection)
-            except Exception as exc:
-                promise._reject(unknown_error(f"{what} failed: {exc}"))
-            else:
-                promise._resolve(True)
-
-        client.lane.submit(job)
-        return promise
+    def _new_promise(self) -> Promise[bool]:
+        return Promise(self._lane)
 
     def send(
         self, data: str | bytes | bytearray | memoryview, connection: WebSocketConnection
     ) -> Promise[bool]:
-        """Send one message to ``connection``. Errors: 401, 201, 2302006 (no such client), 2302999."""
-        if isinstance(data, bytearray | memoryview):
-            data = bytes(data)
-        if not isinstance(data, str | bytes):
-            return Promise.rejected(
-                parameter_error(f"data must be str or bytes-like, not {type(data).__name__}"), self._lane
-            )
-        payload = data
-        return self._client_job(connection, lambda ws: ws.send(payload), "send")
+        """Send one message to ``connection``; settles True once written.
+
+        Errors: 401, 201, 2302006 (no such client), 2302999 (the connection is closing).
+        """
+        try:
+            opcode, payload = encode_message(data)
+            client = self._find(connection)
+        except BusinessError as exc:
+            return Promise.rejected(exc, self._lane)
+        outcome = client.send(opcode, payload, self._new_promise)
+        return Promise.resolved(True, self._lane) if outcome is None else outcome
 
     def close(
         self, connection: WebSocketConnection, options: WebSocketCloseOptions | None = None
     ) -> Promise[bool]:
-        """Close ``connection`` with ``options`` (code 1000 by default). Errors: 401, 201, 2302006."""
+        """Close ``connection`` (code 1000 by default); settles True once it is closed.
+
+        Errors: 401, 201, 2302006 (no such client), 2302999 (already closed).
+        """
         try:
             spec = parse_close_options(options)
+            client = self._find(connection)
         except BusinessError as exc:
             return Promise.rejected(exc, self._lane)
-        return self._client_job(connection, lambda ws: ws.close(spec.code, spec.reason), "close")
+        promise = self._new_promise()
+        client.close(spec, promise)
+        return promise
+
+
+def _listen(config: ServerConfig) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.ip else socket.AF_INET
+    try:
+        # create_server sets SO_REUSEADDR: start() again on the same port works at once.
+        return socket.create_server((config.ip, config.port), family=family, backlog=socket.SOMAXCONN)
+    except OSError as exc:
+        raise _bind_error(exc, config) from None
+
+
+def _shut(listener: socket.socket) -> None:
+    """Wake the accepting thread: on Linux, shutdown() makes a blocked accept() fail."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
 
 
 def createWebSocketServer(dispatcher: Dispatcher | None = None) -> WebSocketServer:

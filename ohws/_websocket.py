@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any, overload
 
 from . import _policy
-from ._connection import Connection, EventSink
+from ._connection import ClientConnection, EventSink
 from ._dispatch import Dispatcher, Lane, logger, run_user_code
 from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
 from ._events import Listeners
-from ._frames import Opcode
+from ._messages import encode_message
 from ._options import parse_close_options, parse_options
 from ._promise import Promise
 from ._state import State
@@ -70,6 +70,9 @@ class _Sink(EventSink):
         if get("message") or get("dataEnd"):
             self._lane.submit(self._deliver_message, data)
 
+    def drain(self, fn: Callable[[], None]) -> None:
+        self._lane.submit_barrier(fn)
+
     def _deliver(self, event: str, args: tuple[Any, ...]) -> None:
         for callback in self._listeners.get(event):
             run_user_code(callback, *args)
@@ -100,7 +103,7 @@ class WebSocket:
         self._listeners = Listeners()
         self._sink = _Sink(self._lane, self._listeners)
         self._connection_lock = threading.Lock()
-        self._connection: Connection | None = None
+        self._connection: ClientConnection | None = None
 
     def __repr__(self) -> str:
         return f"<ohws.WebSocket state={self.state.name}>"
@@ -183,7 +186,7 @@ class WebSocket:
                     )
                 context = make_ssl_context(options) if target.secure else None
                 promise: Promise[bool] = Promise(self._lane)
-                self._connection = Connection(target, options, context, self._sink, promise)
+                self._connection = ClientConnection(target, options, context, self._sink, promise)
         except BusinessError as exc:
             return self._failed(callback, exc)
         return self._outcome(callback, promise)
@@ -204,19 +207,7 @@ class WebSocket:
         try:
             if error is not None:
                 raise error
-            if isinstance(data, str):
-                try:
-                    payload, opcode = data.encode("utf-8"), Opcode.TEXT
-                except UnicodeEncodeError:
-                    raise parameter_error(
-                        "data is a str that is not encodable as UTF-8 (lone surrogate)"
-                    ) from None
-            elif isinstance(data, bytes | bytearray | memoryview):
-                payload, opcode = bytes(data), Opcode.BINARY
-            else:
-                raise parameter_error(
-                    f"data must be str, bytes, bytearray or memoryview, not {type(data).__name__}"
-                )
+            opcode, payload = encode_message(data)
             _policy.check_permission()
         except BusinessError as exc:
             return self._failed(callback, exc)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._errors import unknown_error
-from ._frames import Opcode, encode_frame
+from ._frames import Opcode, encode_frame, encode_unmasked
 from ._promise import Promise
 from ._threads import connection_threads, run_named
 
@@ -44,9 +44,16 @@ class FrameWriter:
     """
 
     def __init__(
-        self, number: int, on_close_written: Callable[[], None], on_failure: Callable[[OSError], None]
+        self,
+        number: int,
+        on_close_written: Callable[[], None],
+        on_failure: Callable[[OSError], None],
+        *,
+        mask: bool = True,
     ) -> None:
         self._number = number
+        # A client masks what it sends, a server does not (RFC 6455 5.1).
+        self._encode: Callable[[Opcode, bytes], bytes] = encode_frame if mask else encode_unmasked
         self._on_close_written = on_close_written
         self._on_failure = on_failure
         self._lock = threading.Lock()
@@ -93,7 +100,7 @@ class FrameWriter:
             self._writing = True
             sock = self._sock
         assert sock is not None
-        frame = encode_frame(opcode, payload)
+        frame = self._encode(opcode, payload)
         try:
             sent = _send_nowait(sock, frame)
         except OSError as exc:
@@ -203,7 +210,7 @@ class FrameWriter:
                 self._control.clear()
                 self._queue.clear()
             frames = [
-                item.rest if item.rest is not None else encode_frame(item.opcode, item.payload)
+                item.rest if item.rest is not None else self._encode(item.opcode, item.payload)
                 for item in batch
             ]
             try:
