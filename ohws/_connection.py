@@ -565,7 +565,7 @@ def read_head(sock: socket.socket, deadline: float, limit: int, peer: str = "ser
     buf = b""
     while True:
         end = buf.find(b"\r\n\r\n")
-        if end >= 0:
+        if 0 <= end <= limit:
             return buf[:end], buf[end + 4 :]
         if len(buf) > limit:
             raise HeadTooLarge(f"the HTTP head is larger than {limit} bytes")

@@ -29,6 +29,21 @@ class Certs:
     client_cert: Path
     client_keys: dict[str, Path]  # "pkcs8", "traditional", "pkcs8-encrypted", "traditional-encrypted"
 
+    def server_files(self, folder: Path, key_password: bytes | None = None) -> tuple[str, str]:
+        """The server certificate chain and its key as PEM files (for ``serverCert``)."""
+        cert, key = folder / "server.pem", folder / "server.key"
+        cert.write_bytes(b"".join(blob.bytes() for blob in self.server.cert_chain_pems))
+        private = serialization.load_pem_private_key(self.server.private_key_pem.bytes(), password=None)
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(key_password)
+            if key_password
+            else serialization.NoEncryption()
+        )
+        key.write_bytes(
+            private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        )
+        return str(cert), str(key)
+
     def server_context(
         self,
         leaf: trustme.LeafCert | None = None,

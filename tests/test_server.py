@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import queue
 import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,51 +20,10 @@ from ohws import (
 
 from .certs import Certs
 from .recorder import Recorder
+from .server_support import ServerEvents, code_of, echo_on, server, start
 from .servers import TIMEOUT
 
-
-class ServerEvents:
-    """Records a server's events as (name, args, thread)."""
-
-    def __init__(self, server: WebSocketServer) -> None:
-        self.events: queue.Queue[tuple[str, tuple[Any, ...], str]] = queue.Queue()
-        for name in ("connect", "messageReceive", "close", "error"):
-            server.on(name, self._listener(name))
-
-    def _listener(self, name: str) -> Any:
-        return lambda *args: self.events.put((name, args, threading.current_thread().name))
-
-    def wait_for(self, name: str) -> tuple[Any, ...]:
-        while True:
-            event, args, _ = self.events.get(timeout=TIMEOUT)
-            if event == name:
-                return args
-
-
-@pytest.fixture
-def server() -> Iterator[WebSocketServer]:
-    srv = webSocket.createWebSocketServer()
-    yield srv
-    if srv.port is not None:
-        srv.stop().result(TIMEOUT)
-
-
-def start(srv: WebSocketServer, **config: Any) -> str:
-    config.setdefault("serverIP", "127.0.0.1")
-    config.setdefault("serverPort", 0)
-    assert srv.start(config).result(TIMEOUT) is True
-    assert srv.port is not None and srv.port > 0
-    return f"ws://127.0.0.1:{srv.port}"
-
-
-def code_of(promise: Any) -> int:
-    with pytest.raises(BusinessError) as info:
-        promise.result(TIMEOUT)
-    return info.value.code
-
-
-def echo_on(srv: WebSocketServer) -> None:
-    srv.on("messageReceive", lambda message: srv.send(message.data, message.clientConnection))
+__all__ = ["server"]  # the fixture, imported
 
 
 def test_echo_with_an_ohws_client(server: WebSocketServer) -> None:
@@ -259,12 +215,9 @@ def test_permission_denied_is_201(server: WebSocketServer) -> None:
 
 def test_wss_server(server: WebSocketServer, certs: Certs, tmp_path: Path) -> None:
     """serverCert serves wss://; an ohws client verifying with caPath connects."""
-    cert = tmp_path / "server.pem"
-    key = tmp_path / "server.key"
-    cert.write_bytes(b"".join(blob.bytes() for blob in certs.server.cert_chain_pems))
-    certs.server.private_key_pem.write_to_path(str(key))
+    cert, key = certs.server_files(tmp_path)
     echo_on(server)
-    start(server, serverCert={"certPath": str(cert), "keyPath": str(key)})
+    start(server, serverCert={"certPath": cert, "keyPath": key})
     ws = webSocket.createWebSocket()
     rec = Recorder(ws)
     url = f"wss://127.0.0.1:{server.port}"

@@ -1,0 +1,388 @@
+"""SPEC 11 and 4.7: the server on the client's engine, facing clients that misbehave or hurry.
+
+Every accepted connection ends as connect … close or as one error naming the client; replies
+sent from callbacks go out before the close, on both ends; the opening handshake is
+answered strictly.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+import pytest
+import websocket  # websocket-client, as an independent client
+
+from ohws import CloseResult, WebSocketServer, webSocket
+from ohws import _server as server_module
+from ohws._options import ConnectOptions
+
+from .certs import Certs
+from .raw_client import MASK, RawClient, upgrade_request
+from .recorder import Recorder
+from .server_support import ServerEvents, code_of, echo_on, server, start
+from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
+
+__all__ = ["server"]  # the fixture, imported
+
+
+def test_clients_that_close_at_once_are_each_accounted_for_and_get_their_echo(
+    server: WebSocketServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """50 clients connect, send one message and close at once: 50 connect, messageReceive and
+    close events each (connect first, per client), no error, and every echo sent from the
+    messageReceive callback reaches its client before the server's close frame."""
+    count = 50
+    events = ServerEvents(server)
+    echo_on(server)
+    url = start(server, maxConcurrentClientsNumber=count, maxConnectionsForOneClient=count)
+    echoes: list[Any] = []
+
+    def client(i: int) -> None:
+        ws = websocket.create_connection(url, timeout=TIMEOUT)
+        ws.send(f"x{i}")
+        ws.send_close()
+        while True:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                break
+            echoes.append(data.decode())
+        ws.shutdown()  # the close handshake is done: just close the socket
+
+    with caplog.at_level(logging.INFO, logger="ohws"):
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        seen = events.collect({"close": count})
+    assert sorted(echoes) == sorted(f"x{i}" for i in range(count))
+    assert [name for name, _ in seen].count("connect") == count
+    assert [name for name, _ in seen].count("messageReceive") == count
+    assert "error" not in [name for name, _ in seen]
+    for name, args in seen:
+        if name == "close":
+            assert args[1] == CloseResult(1000, "")
+            assert ("connect", (args[0],)) in seen[: seen.index((name, args))]
+    assert not [r for r in caplog.records if r.levelno > logging.INFO]
+
+
+def test_client_replies_from_message_callbacks_go_out_before_its_close_reply() -> None:
+    """SPEC 4.7, client side, 30 times: a server sends a message and its close at once; the
+    reply the client's message callback sends is written before the client's close reply."""
+
+    def script(peer: RawPeer) -> list[tuple[int, bytes]]:
+        peer.handshake()
+        peer.send_text("question")
+        peer.send_close(4000, "bye")
+        frames = []
+        while True:
+            opcode, _, payload = peer.recv_frame()
+            frames.append((opcode, payload))
+            if opcode == 0x8:
+                return frames
+
+    rounds = 30
+    with RawServer(script, connections=rounds) as raw:
+        for _ in range(rounds):
+            ws = webSocket.createWebSocket()
+            rec = Recorder(ws)
+            ws.on("message", lambda err, data, ws=ws: ws.send(f"reply to {data}"))
+            ws.connect(raw.url)
+            assert rec.wait_for("close").value == CloseResult(4000, "bye")
+            assert raw.result() == [(0x1, b"reply to question"), (0x8, struct.pack("!H", 4000))]
+
+
+def test_server_reply_goes_out_before_the_1002_it_fails_the_connection_with(
+    server: WebSocketServer,
+) -> None:
+    """SPEC 4.7 on a protocol error: a message then a frame with reserved bits; the echo of
+    the message is written before the server's 1002 close; then error and close(1002)."""
+    events = ServerEvents(server)
+    echo_on(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    # One write, so the bad frame is read before the echo could be sent.
+    raw.sock.sendall(
+        frame_bytes(0x1, b"before the bad frame", mask=MASK) + frame_bytes(0x1, b"bad", rsv=0b100, mask=MASK)
+    )
+    frames, code = raw.frames_until_close()
+    assert frames == [(0x1, b"before the bad frame")]
+    assert code == 1002
+    assert raw.expect_eof()
+    raw.close()
+    (error,) = events.wait_for("error")
+    assert error.code == 200 and "reserved bits" in str(error)
+    assert events.wait_for("close")[1].code == 1002
+
+
+def test_client_reply_goes_out_before_the_1002_it_fails_the_connection_with() -> None:
+    """SPEC 4.7, client side: the reply to the message that came just before a bad frame is
+    written before the client's 1002 close (Autobahn 3.2's NON-STRICT until now)."""
+
+    def script(peer: RawPeer) -> list[tuple[int, bytes]]:
+        peer.handshake()
+        peer.send_text("question")
+        peer.send_frame(0x1, b"bad", rsv=0b010)
+        frames = []
+        while True:
+            opcode, _, payload = peer.recv_frame()
+            frames.append((opcode, payload[:2]))
+            if opcode == 0x8:
+                return frames
+
+    with RawServer(script) as raw:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        ws.on("message", lambda err, data: ws.send(f"reply to {data}"))
+        ws.connect(raw.url)
+        assert rec.wait_for("close").value.code == 1002
+        assert raw.result() == [(0x1, b"re"), (0x8, struct.pack("!H", 1002))]
+
+
+def test_stop_writes_queued_sends_before_1001(server: WebSocketServer) -> None:
+    """stop() right after 200 sends of 10 KB: the client gets all 200, then close 1001."""
+    events = ServerEvents(server)
+    url = start(server)
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    (client,) = events.wait_for("connect")
+    payloads = [bytes([i]) * 10_000 for i in range(200)]
+    for payload in payloads:
+        server.send(payload, client)
+    assert server.stop().result(TIMEOUT) is True
+    assert rec.wait_for("close").value.code == 1001
+    assert rec.messages() == payloads
+
+
+def test_start_again_on_the_same_port_right_after_stop(server: WebSocketServer) -> None:
+    """A stopped server (which had a client) starts again on the same port at once."""
+    url = start(server)
+    port = server.port
+    ws = webSocket.createWebSocket()
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    ws.send("x").result(TIMEOUT)  # type: ignore[union-attr]
+    server.stop().result(TIMEOUT)
+    assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT) is True
+    assert server.port == port
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def _key(n: int) -> str:
+    import base64
+
+    return base64.b64encode(b"k" * n).decode()
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "why"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426, "not a WebSocket upgrade"),
+        (upgrade_request(1).replace(b"Version: 13", b"Version: 8"), 426, "Sec-WebSocket-Version 8"),
+        (upgrade_request(1, first_line="POST / HTTP/1.1"), 400, "not GET"),
+        (upgrade_request(1, first_line="GET / HTTP/1.0"), 400, "not HTTP/1.1"),
+        (upgrade_request(1, key=_key(15)), 400, "not 16 bytes"),
+        (upgrade_request(1).replace(b"Sec-WebSocket-Key", b"X-Key"), 400, "Sec-WebSocket-Key"),
+        (upgrade_request(1).replace(b"Connection: Upgrade", b"Connection: close"), 400, "Upgrade"),
+        (b"\x16\x03\x01 garbage\r\n\r\n", 400, "malformed request line"),
+        (upgrade_request(1, extra="X-Big: " + "a" * 17_000 + "\r\n"), 431, "larger than 16384"),
+    ],
+)
+def test_handshake_refusals(server: WebSocketServer, request_bytes: bytes, status: int, why: str) -> None:
+    """Each bad upgrade request gets its status (426 names the version) and one error event
+    naming the client's address; no connect event."""
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.sock.sendall(request_bytes)
+    answer = raw.read_all().decode("latin-1")
+    local_port = raw.sock.getsockname()[1]
+    raw.close()
+    assert answer.startswith(f"HTTP/1.1 {status} "), answer[:200]
+    if status == 426:
+        assert "\r\nSec-WebSocket-Version: 13\r\n" in answer
+        assert "\r\nUpgrade: websocket\r\n" in answer
+    (error,) = events.wait_for("error")
+    assert error.code == 200 and error.data == str(status)
+    assert f"client 127.0.0.1:{local_port}" in str(error) and why in str(error)
+    assert events.events.empty() and server.listAllConnections() == []
+
+
+def test_client_over_the_limit_gets_503(server: WebSocketServer) -> None:
+    """maxConnectionsForOneClient 1: a second connection gets HTTP 503 and one error event."""
+    events = ServerEvents(server)
+    start(server, maxConnectionsForOneClient=1)
+    assert server.port is not None
+    first = RawClient(server.port)
+    first.handshake()
+    events.wait_for("connect")
+    second = RawClient(server.port)
+    second.sock.sendall(upgrade_request(server.port))
+    assert second.read_all().startswith(b"HTTP/1.1 503 ")
+    (error,) = events.wait_for("error")
+    assert "maxConnectionsForOneClient (1)" in str(error) and error.data == "503"
+    first.close()
+    second.close()
+
+
+def test_client_that_never_finishes_its_request_is_dropped(
+    server: WebSocketServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slowloris: a client that sends half a request is dropped when the handshake time
+    (10 s, made 1 s here) runs out, with one error event that says so."""
+    monkeypatch.setattr(server_module, "HANDSHAKE_TIMEOUT", 1.0)
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.sock.sendall(upgrade_request(server.port)[:40])
+    began = time.monotonic()
+    assert raw.expect_eof()
+    elapsed = time.monotonic() - began
+    raw.close()
+    assert 1.0 <= elapsed <= 2.5
+    (error,) = events.wait_for("error")
+    assert "did not complete the opening handshake within 1 s" in str(error)
+
+
+def test_client_that_hangs_up_before_its_request_is_one_error(server: WebSocketServer) -> None:
+    """A TCP connection closed before any request: one error event, nothing else."""
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    local_port = raw.sock.getsockname()[1]
+    raw.close()
+    (error,) = events.wait_for("error")
+    assert f"client 127.0.0.1:{local_port}" in str(error)
+    assert "closed the connection during the handshake" in str(error)
+
+
+def test_message_over_64_mib_is_1009_before_its_payload_arrives(server: WebSocketServer) -> None:
+    """A frame announcing 64 MiB + 1 bytes: the server answers 1009 at once (no payload sent)."""
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    raw.send_frame(0x2, b"", length=64 * 1024 * 1024 + 1)
+    frames, code = raw.frames_until_close()
+    assert (frames, code) == ([], 1009)
+    raw.close()
+    events.wait_for("error")
+    assert events.wait_for("close")[1].code == 1009
+
+
+def test_idle_client_is_pinged_and_dropped_without_a_pong(
+    server: WebSocketServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's heartbeat (30 s + 30 s by default, 1 s + 1 s here): a ping to an idle
+    client, then error and close(1006) when nothing comes back."""
+    monkeypatch.setattr(server_module, "_SERVER_OPTIONS", ConnectOptions(ping_interval=1, pong_timeout=1))
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    began = time.monotonic()
+    assert raw.recv_frame()[0] == 0x9
+    assert raw.expect_eof()
+    elapsed = time.monotonic() - began
+    raw.close()
+    assert 2.0 <= elapsed <= 3.5
+    (error,) = events.wait_for("error")
+    assert "pongTimeout" in str(error)
+    assert events.wait_for("close")[1].code == 1006
+
+
+def test_frames_from_the_client_must_be_masked(server: WebSocketServer) -> None:
+    """An unmasked client frame fails the connection with 1002."""
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    raw.send_frame(0x1, b"plain", mask=None)
+    assert raw.frames_until_close() == ([], 1002)
+    raw.close()
+
+
+def test_subprotocol_is_chosen_from_the_servers_list(server: WebSocketServer) -> None:
+    """The 101 names the server's protocol the client offered; no extension is accepted."""
+    start(server, protocol="chat")
+    assert server.port is not None
+    raw = RawClient(server.port)
+    head = raw.handshake(
+        "Sec-WebSocket-Protocol: other, CHAT\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"
+    )
+    assert "\r\nSec-WebSocket-Protocol: chat" in head
+    assert "Extensions" not in head
+    raw.send_frame(0x1, b"hi", mask=MASK)
+    raw.send_close()
+    assert raw.frames_until_close() == ([], 1000)
+    raw.close()
+
+
+def test_tls_server_facing_a_plain_client_and_a_distrusting_one(
+    server: WebSocketServer, certs: Certs, tmp_path: Any
+) -> None:
+    """wss server: a plain ws client and a client that rejects the certificate each produce
+    one error event naming the client and the TLS failure; a trusting client still works."""
+    events = ServerEvents(server)
+    cert, key = certs.server_files(tmp_path)
+    start(server, serverCert={"certPath": cert, "keyPath": key})
+    assert server.port is not None
+    plain = webSocket.createWebSocket()
+    assert code_of(plain.connect(f"ws://127.0.0.1:{server.port}", {"connectTimeout": 5})) == 200
+    (error,) = events.wait_for("error")
+    assert "TLS handshake failed" in str(error) and "client 127.0.0.1:" in str(error)
+    distrusting = webSocket.createWebSocket()
+    assert code_of(distrusting.connect(f"wss://localhost:{server.port}")) == 200
+    (error,) = events.wait_for("error")
+    assert "TLS handshake failed" in str(error)
+    trusting = webSocket.createWebSocket()
+    options = {"caPath": str(certs.ca_pem)}
+    assert trusting.connect(f"wss://localhost:{server.port}", options).result(TIMEOUT)  # type: ignore[union-attr]
+    events.wait_for("connect")
+    trusting.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_encrypted_server_key_is_2302999(server: WebSocketServer, certs: Certs, tmp_path: Any) -> None:
+    """serverCert with a password-protected key (no password can be given): start() rejects
+    with 2302999 naming serverCert, and nothing listens."""
+    cert, key = certs.server_files(tmp_path, key_password=b"secret")
+    error_code = code_of(
+        server.start(
+            {"serverIP": "127.0.0.1", "serverPort": 0, "serverCert": {"certPath": cert, "keyPath": key}}
+        )
+    )
+    assert error_code == 2302999
+    assert server.port is None
+
+
+def test_reader_threads_end_with_their_clients(server: WebSocketServer) -> None:
+    """No thread outlives its connection: after 20 clients and stop(), no ohws-reader-* or
+    ohws-writer-* thread is left (the autouse leak check also fails the test otherwise)."""
+    url = start(server)
+    for _ in range(20):
+        sock = socket.create_connection(("127.0.0.1", server.port or 0), timeout=TIMEOUT)
+        sock.sendall(upgrade_request(server.port or 0))
+        sock.close()
+        ws = websocket.create_connection(url, timeout=TIMEOUT)
+        ws.close()
+    server.stop().result(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        alive = [t.name for t in threading.enumerate() if t.name.startswith(("ohws-reader-", "ohws-writer-"))]
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive
