@@ -9,7 +9,9 @@ import argparse
 import contextlib
 import os
 import queue
+import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +28,7 @@ from ._types import (
     WebSocketOpenInfo,
     WebSocketRequestOptions,
 )
+from ._version import __version__
 from ._websocket import createWebSocket
 
 __all__ = ["main"]
@@ -141,13 +144,11 @@ def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 # ---------------------------------------------------------------- serve
 
 
-def _serve_tls() -> tuple[dict[str, str], str]:
-    import tempfile
-
+def _serve_tls(folder: str) -> tuple[dict[str, str], str]:
     from .testing._certs import make_loopback_certificate
 
     try:
-        files = make_loopback_certificate(tempfile.mkdtemp(prefix="ohws-serve-"))
+        files = make_loopback_certificate(folder)
     except ImportError as exc:
         raise BusinessError.of(ErrorCode.UNKNOWN_ERROR, f"--tls: {exc}") from None
     return {"certPath": files.cert_path, "keyPath": files.key_path}, files.ca_path
@@ -171,13 +172,19 @@ def start_echo_server(server: WebSocketServer, log: Callable[[str], None]) -> No
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    with contextlib.ExitStack() as cleanup:  # --tls: the generated key never outlives the server
+        return _serve(args, out, err, cleanup)
+
+
+def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, cleanup: contextlib.ExitStack) -> int:
     log = Printer(out)
     server = createWebSocketServer()
     start_echo_server(server, log)
     config: dict[str, Any] = {"serverIP": args.host, "serverPort": args.port}
     try:
         if args.tls:
-            config["serverCert"], ca_path = _serve_tls()
+            folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="ohws-serve-"))
+            config["serverCert"], ca_path = _serve_tls(folder)
         server.start(config).result()
     except BusinessError as exc:
         print(f"ohws: {exc}", file=err, flush=True)
@@ -186,12 +193,14 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
     host = f"[{args.host}]" if ":" in args.host else args.host
     log(f"listening on {scheme}://{host}:{server.port}")
     if args.tls:
-        log(f"CA certificate for clients: {ca_path} (ohws connect --ca {ca_path} ...)")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        log("stopping")
-    server.stop().result(10)
+        log(f"CA certificate for clients: {ca_path} (ohws connect --ca {ca_path} ...), deleted on exit")
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
+        stop.wait()
+    log("stopping")
+    server.stop().result(20)
     return EXIT_OK
 
 
@@ -256,13 +265,15 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohws", description="OpenHarmony-style WebSocket client and tools.")
+    parser.add_argument("--version", action="version", version=f"ohws {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     connect = commands.add_parser(
         "connect",
         help="connect and chat: stdin lines are sent, events are printed",
         description="Connect to URL; each stdin line is sent as a text message, every event is "
-        "printed with a time stamp (binary as hex). End of input (Ctrl-D) closes cleanly.",
+        "printed with a time stamp (binary as hex). End of input (Ctrl-D) closes and waits for the "
+        "close handshake, so replies to the last lines are printed first.",
     )
     connect.add_argument("url", help="ws:// or wss:// URL")
     connect.add_argument(
@@ -276,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     connect.set_defaults(run=cmd_connect)
 
     serve = commands.add_parser(
-        "serve", help="run an echo server", description="Run an echo server until Ctrl-C."
+        "serve",
+        help="run an echo server",
+        description="Run an echo server until Ctrl-C or SIGTERM; then every client is closed with 1001.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 
 import pytest
 
 from ohws import webSocket
+from ohws._version import __version__ as ohws_version
 from ohws.testing import StubServer
 
 from .proxies import Pproxy
@@ -99,7 +102,8 @@ def test_connect_through_a_proxy(ohws_stub_server_factory: Callable[..., StubSer
 
 
 def test_connect_ends_when_the_server_closes(ohws_stub_server_factory: Callable[..., StubServer]) -> None:
-    """A server close ends the command even while stdin stays open."""
+    """A server close ends the command while its stdin is still open (never written to, never
+    closed): the command exits 0 on its own, having printed the close."""
     stub = ohws_stub_server_factory(close=(1001, "going"))
     process = subprocess.Popen(
         [sys.executable, "-m", "ohws", "connect", stub.url],
@@ -108,14 +112,15 @@ def test_connect_ends_when_the_server_closes(ohws_stub_server_factory: Callable[
         text=True,
     )
     try:
-        out, _ = process.communicate(timeout=TIMEOUT)
+        assert process.wait(TIMEOUT) == 0
+        assert process.stdout is not None
+        assert "close 1001 'going'" in process.stdout.read()
     finally:
         process.kill()
+        process.wait(TIMEOUT)
         for stream in (process.stdin, process.stdout):
             if stream:
                 stream.close()
-    assert process.returncode == 0
-    assert "close 1001 'going'" in out
 
 
 def test_demo_prints_the_seed_flow() -> None:
@@ -137,32 +142,99 @@ def test_demo_prints_the_seed_flow() -> None:
     assert text.index("on open") < text.index("on message, message: bye") < text.index("on close")
 
 
+class Serve:
+    """``ohws serve`` in a subprocess; the first line it prints gives the URL."""
+
+    def __init__(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ohws", "serve", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        self.stdout = self.process.stdout
+        self.lines: queue.Queue[str] = queue.Queue()  # read by a thread: every wait is bounded
+        threading.Thread(target=self._read, daemon=True).start()
+        first = self.lines.get(timeout=TIMEOUT)
+        match = re.search(r"listening on (wss?://127\.0\.0\.1:\d+)", first)
+        assert match, first
+        self.url = match.group(1)
+
+    def _read(self) -> None:
+        for line in self.stdout:
+            self.lines.put(line)
+        self.lines.put("")
+
+    def rest(self) -> str:
+        """Everything printed until the process closed its output."""
+        text = []
+        while line := self.lines.get(timeout=TIMEOUT):
+            text.append(line)
+        return "".join(text)
+
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.kill()
+        self.process.wait(TIMEOUT)
+        self.stdout.close()
+
+
 def test_serve_is_an_echo_server() -> None:
     """serve --port 0 prints its URL, echoes, and stops cleanly on SIGINT."""
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ohws", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        match = re.search(r"listening on (ws://127\.0\.0\.1:\d+)", first)
-        assert match, first
+    with Serve() as serve:
         ws = webSocket.createWebSocket()
         rec = Recorder(ws)
-        assert ws.connect(match.group(1)).result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert ws.connect(serve.url).result(TIMEOUT) is True  # type: ignore[union-attr]
         ws.send("echo me")
         assert rec.wait_for("message").value == "echo me"
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-        process.send_signal(signal.SIGINT)
-        assert process.wait(TIMEOUT) == 0
-        rest = process.stdout.read()
+        serve.process.send_signal(signal.SIGINT)
+        assert serve.process.wait(TIMEOUT) == 0
+        rest = serve.rest()
         assert "message from 127.0.0.1" in rest and "stopping" in rest
-    finally:
-        process.kill()
-        process.wait(TIMEOUT)
-        if process.stdout:
-            process.stdout.close()
+
+
+def test_piped_lines_get_every_echo_before_the_close() -> None:
+    """printf 'a\\nb\\nc\\n' | ohws connect URL, against ohws serve, five times: every
+    run prints all three echoes, then the close (SPEC 4.7: replies before the close)."""
+    with Serve() as serve:
+        for _ in range(5):
+            done = ohws("connect", serve.url, stdin="a\nb\nc\n")
+            assert done.returncode == 0, done.stderr
+            text = done.stdout
+            echoes = [text.find(f"message text '{line}'") for line in "abc"]
+            assert -1 not in echoes, text
+            assert echoes == sorted(echoes) and echoes[-1] < text.index("close 1000"), text
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_serve_tls_deletes_its_key_material_on_exit(how: signal.Signals) -> None:
+    """serve --tls makes a CA, certificate and key in a temporary folder, serves wss:// with
+    them, and removes the folder when it stops (SIGTERM or Ctrl-C)."""
+    with Serve("--tls") as serve:
+        ca_line = serve.lines.get(timeout=TIMEOUT)
+        match = re.search(r"CA certificate for clients: (\S+)", ca_line)
+        assert match, ca_line
+        ca_path = match.group(1)
+        folder = os.path.dirname(ca_path)
+        assert sorted(os.listdir(folder)) == ["ca.pem", "cert.pem", "key.pem"]
+        ws = webSocket.createWebSocket()
+        assert ws.connect(serve.url, {"caPath": ca_path}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        serve.process.send_signal(how)
+        assert serve.process.wait(TIMEOUT) == 0
+        assert not os.path.exists(folder)
+
+
+def test_version() -> None:
+    """ohws --version prints the package version."""
+    done = ohws("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"ohws {ohws_version}"
 
 
 def test_serve_on_a_busy_port_exits_1() -> None:
