@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import itertools
 import socket
 import ssl
@@ -357,8 +358,7 @@ class WebSocketServer:
                 f"connection must be a WebSocketConnection, not {type(connection).__name__}"
             )
         _policy.check_permission()
-        with self._lock:
-            found = self._clients.get(connection)
+        found = self._clients.get(connection)  # one dict read: atomic, no lock needed
         if found is None:
             raise BusinessError.of(
                 ErrorCode.CONNECTION_NOT_EXIST, f"no client {connection.clientIP}:{connection.clientPort}"
@@ -367,6 +367,11 @@ class WebSocketServer:
 
     def _new_promise(self) -> Promise[bool]:
         return Promise(self._lane)
+
+    @functools.cached_property
+    def _written(self) -> Promise[bool]:
+        """The resolved promise ``send`` returns for a frame written before it returned."""
+        return Promise.resolved(True, self._lane)
 
     def send(
         self, data: str | bytes | bytearray | memoryview, connection: WebSocketConnection
@@ -381,7 +386,7 @@ class WebSocketServer:
         except BusinessError as exc:
             return Promise.rejected(exc, self._lane)
         outcome = client.send(opcode, payload, self._new_promise)
-        return Promise.resolved(True, self._lane) if outcome is None else outcome
+        return self._written if outcome is None else outcome
 
     def close(
         self, connection: WebSocketConnection, options: WebSocketCloseOptions | None = None

@@ -32,6 +32,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "churn": {"count": 300, "quick": 20, "clients": ["ohws", *PEERS]},
     "scale": {"count": 1000, "quick": 50, "clients": ["ohws", *PEERS]},
 }
+#: server scenarios: each echo server in turn, driven by the same Node load client (node_load.js)
+SERVERS = ["ohws", "websockets", "node-ws"]
+SERVER_PEER = "websockets"  # ohws's server is compared with the websockets threaded server
+SERVER_SCENARIOS: dict[str, dict[str, Any]] = {
+    "server-echo1": {"mode": "echo", "clients": 1, "count": 40000, "quick": 500},
+    "server-echo100": {"mode": "echo", "clients": 100, "count": 100000, "quick": 1000},
+    "server-connect": {"mode": "connect", "clients": 10, "count": 2000, "quick": 50},
+}
 LOWER_IS_BETTER = {"open_s", "echo_s", "rss_mb", "threads"}
 REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking"}  # shown, not counted as peers
 
@@ -47,6 +55,40 @@ def start_server() -> tuple[subprocess.Popen[str], int, int]:
     assert server.stdout is not None
     ports = json.loads(server.stdout.readline())
     return server, int(ports["ws"]), int(ports["tcp"])
+
+
+def start_echo_server(kind: str) -> tuple[subprocess.Popen[str], int]:
+    """One measured server in its own process; returns it and its WebSocket port."""
+    if kind == "node-ws":
+        command = ["node", str(HERE / "server.js")]
+    else:
+        command = [sys.executable, str(HERE / "servers.py"), kind]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=HERE, env=env, preexec_fn=die_with_parent)
+    assert server.stdout is not None
+    ports = json.loads(server.stdout.readline())
+    return server, int(ports.get("port") or ports["ws"])
+
+
+def run_server_one(kind: str, scenario: str, count: int) -> dict[str, float] | None:
+    spec = SERVER_SCENARIOS[scenario]
+    server, port = start_echo_server(kind)
+    try:
+        command = ["node", str(HERE / "node_load.js"), spec["mode"], str(port), str(count), str(spec["clients"])]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=HERE)
+    except subprocess.TimeoutExpired:
+        print(f"  {kind} server {scenario}: timed out", file=sys.stderr)
+        return None
+    finally:
+        server.terminate()
+        server.wait(60)
+        if server.stdout:
+            server.stdout.close()
+    if done.returncode != 0:
+        print(f"  {kind} server {scenario}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    metrics: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])["metrics"]
+    return metrics
 
 
 def run_one(client: str, scenario: str, ws_port: int, tcp_port: int, count: int) -> dict[str, float] | None:
@@ -79,14 +121,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny counts, one run: a smoke test")
     parser.add_argument("--runs", type=int, default=5, help="interleaved runs per scenario (default 5)")
-    parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="scenarios to run")
+    parser.add_argument(
+        "--only", nargs="*", choices=[*SCENARIOS, *SERVER_SCENARIOS], help="scenarios to run"
+    )
     parser.add_argument("--json", type=Path, default=ROOT / ".bench" / "results.json", help="where to write results")
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     server, ws_port, tcp_port = start_server()
     samples: dict[str, dict[str, dict[str, list[float]]]] = {}
+    chosen = args.only or [*SCENARIOS, *SERVER_SCENARIOS]
     try:
-        for scenario in args.only or SCENARIOS:
+        for scenario in [s for s in chosen if s in SCENARIOS]:
             spec = SCENARIOS[scenario]
             count = spec["quick"] if args.quick else spec["count"]
             print(f"{scenario}: {runs} run(s) x {len(spec['clients'])} clients, count {count}", file=sys.stderr)
@@ -98,6 +143,14 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(10)
+    for scenario in [s for s in chosen if s in SERVER_SCENARIOS]:
+        spec = SERVER_SCENARIOS[scenario]
+        count = spec["quick"] if args.quick else spec["count"]
+        print(f"{scenario}: {runs} run(s) x {len(SERVERS)} servers, count {count}", file=sys.stderr)
+        for _ in range(runs):
+            for kind in SERVERS:
+                for name, value in (run_server_one(kind, scenario, count) or {}).items():
+                    samples.setdefault(scenario, {}).setdefault(name, {}).setdefault(kind, []).append(value)
 
     medians = {
         scenario: {
@@ -107,21 +160,29 @@ def main() -> int:
         for scenario, metrics in samples.items()
     }
     rows = []
-    print()
-    header = ["scenario", "metric", "ohws", *PEERS, "ohws-blocking", "raw-tcp", "node-ws", "ohws/best"]
-    print(" | ".join(header))
-    print(" | ".join("---" for _ in header))
-    for scenario, metrics in medians.items():
-        for metric, values in metrics.items():
-            ours = values.get("ohws")
-            peers = [values[p] for p in PEERS if p in values]
-            ratio = None
-            if ours and peers:
-                best = min(peers) if metric in LOWER_IS_BETTER else max(peers)
-                ratio = best / ours if metric in LOWER_IS_BETTER else ours / best
-            cells = [scenario, metric, *(fmt(values.get(c)) for c in header[2:-1]), fmt(ratio)]
-            print(" | ".join(cells))
-            rows.append({"scenario": scenario, "metric": metric, "medians": values, "ohws_vs_best_peer": ratio})
+    client_header = ["scenario", "metric", "ohws", *PEERS, "ohws-blocking", "raw-tcp", "node-ws", "ohws/best"]
+    server_header = ["scenario", "metric", *(f"{kind} server" for kind in SERVERS), f"ohws/{SERVER_PEER}"]
+    for header, peers, names in (
+        (client_header, PEERS, [n for n in medians if n in SCENARIOS]),
+        (server_header, [SERVER_PEER], [n for n in medians if n in SERVER_SCENARIOS]),
+    ):
+        if not names:
+            continue
+        print()
+        print(" | ".join(header))
+        print(" | ".join("---" for _ in header))
+        columns = [c.removesuffix(" server") for c in header[2:-1]]
+        for scenario in names:
+            for metric, values in medians[scenario].items():
+                ours = values.get("ohws")
+                peer_values = [values[p] for p in peers if p in values]
+                ratio = None
+                if ours and peer_values:
+                    best = min(peer_values) if metric in LOWER_IS_BETTER else max(peer_values)
+                    ratio = best / ours if metric in LOWER_IS_BETTER else ours / best
+                cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio)]
+                print(" | ".join(cells))
+                rows.append({"scenario": scenario, "metric": metric, "medians": values, "ohws_vs_best_peer": ratio})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
