@@ -8,6 +8,7 @@ answered strictly.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import struct
 import threading
@@ -368,21 +369,28 @@ def test_encrypted_server_key_is_2302999(server: WebSocketServer, certs: Certs, 
     assert server.port is None
 
 
-def test_reader_threads_end_with_their_clients(server: WebSocketServer) -> None:
-    """No thread outlives its connection: after 20 clients and stop(), no ohws-reader-* or
-    ohws-writer-* thread is left (the autouse leak check also fails the test otherwise)."""
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_threads_and_descriptors_end_with_their_clients(server: WebSocketServer) -> None:
+    """No thread or fd outlives its connection: after 20 clients that hang up mid-request,
+    20 that complete a close handshake, and stop(), no ohws-reader-*/ohws-writer-* thread is
+    left and the process has the descriptors it had before start()."""
+    fds_before = _open_fds()
     url = start(server)
+    assert server.port is not None
     for _ in range(20):
-        sock = socket.create_connection(("127.0.0.1", server.port or 0), timeout=TIMEOUT)
-        sock.sendall(upgrade_request(server.port or 0))
-        sock.close()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(upgrade_request(server.port)[:30])
         ws = websocket.create_connection(url, timeout=TIMEOUT)
         ws.close()
     server.stop().result(TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         alive = [t.name for t in threading.enumerate() if t.name.startswith(("ohws-reader-", "ohws-writer-"))]
-        if not alive:
+        if not alive and _open_fds() <= fds_before:
             break
         time.sleep(0.05)
     assert not alive
+    assert _open_fds() <= fds_before
