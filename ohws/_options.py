@@ -48,7 +48,7 @@ class ConnectOptions:
     ping_interval: int = DEFAULT_PING_INTERVAL
     pong_timeout: int = DEFAULT_PING_INTERVAL
     min_tls: TlsProtocol | None = None  # None: the ssl module's default floor (TLS 1.2)
-    origin_port: bool = False
+    origin_port: bool | None = None  # None: RFC 6454 (the port unless it is the default)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -251,7 +251,7 @@ def parse_options(raw: object) -> ConnectOptions:
         ping_interval=ping_interval,
         pong_timeout=pong_timeout,
         min_tls=_parse_min_tls(raw.get("minSupportTlsProtocol")),
-        origin_port=bool(_get_bool(raw, "supportOriginPort")),
+        origin_port=_get_bool(raw, "supportOriginPort"),
         connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
         close_timeout=DEFAULT_CLOSE_TIMEOUT if close_timeout is None else close_timeout,
         max_message_size=DEFAULT_MAX_MESSAGE_SIZE if max_size is None else max_size,

@@ -47,9 +47,12 @@ class Target:
         """``Host`` value: the port only when it is not the scheme's default."""
         return self.netloc if self.default_port else f"{self.netloc}:{self.port}"
 
-    def origin(self, with_port: bool) -> str:
-        """``Origin`` value, as the native client writes it (``supportOriginPort``)."""
+    def origin(self, with_port: bool | None = None) -> str:
+        """``Origin`` value (``supportOriginPort``): the port always (True), never (False, the
+        native form), or as RFC 6454 serializes an origin (None): unless it is the default."""
         scheme = "https" if self.secure else "http"
+        if with_port is None:
+            return f"{scheme}://{self.host_header}"
         host = f"{self.netloc}:{self.port}" if with_port else self.netloc
         return f"{scheme}://{host}"
 

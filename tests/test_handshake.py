@@ -30,7 +30,7 @@ def test_request_lines() -> None:
     lines = text.split("\r\n")
     assert lines[0] == "GET /p?q=1 HTTP/1.1"
     assert "Host: h:81" in lines
-    assert "Origin: http://h" in lines
+    assert "Origin: http://h:81" in lines  # RFC 6454: a non-default port is part of the origin
     assert "Upgrade: websocket" in lines
     assert "Connection: Upgrade" in lines
     assert "Sec-WebSocket-Key: KEY" in lines
@@ -51,10 +51,22 @@ def test_user_header_replaces_host_and_origin() -> None:
     assert "origin: https://app" in text and "Origin: http" not in text
 
 
-def test_origin_port_option() -> None:
-    """supportOriginPort puts the port in Origin."""
-    text = build_request(parse_url("wss://h:8443"), parse_options({"supportOriginPort": True}), "K").decode()
-    assert "Origin: https://h:8443" in text
+@pytest.mark.parametrize(
+    ("url", "support_origin_port", "origin"),
+    [
+        ("wss://h:8443", None, "https://h:8443"),  # RFC 6454: a non-default port is kept
+        ("ws://h", None, "http://h"),
+        ("wss://h:8443", True, "https://h:8443"),
+        ("wss://h", True, "https://h:443"),
+        ("wss://h:8443", False, "https://h"),  # the native form
+    ],
+)
+def test_origin_port_option(url: str, support_origin_port: bool | None, origin: str) -> None:
+    """Origin as supportOriginPort says: not given -> RFC 6454, True -> always the port,
+    False -> never."""
+    options = {} if support_origin_port is None else {"supportOriginPort": support_origin_port}
+    text = build_request(parse_url(url), parse_options(options), "K").decode()
+    assert f"\r\nOrigin: {origin}\r\n" in text
 
 
 def response(*headers: str, status: str = "101 Switching Protocols") -> Response:

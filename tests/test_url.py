@@ -66,10 +66,16 @@ def test_length_limit_is_2048_characters() -> None:
 
 
 def test_host_header_and_origin() -> None:
-    """Host carries the port only when it is not the default; Origin carries it on request."""
+    """Host carries the port only when it is not the default; so does Origin unless
+    supportOriginPort says always (True) or never (False)."""
     assert parse_url("ws://h").host_header == "h"
     assert parse_url("ws://h:81").host_header == "h:81"
     assert parse_url("wss://[::1]:443").host_header == "[::1]"
     assert parse_url("wss://h:8443").origin(False) == "https://h"
     assert parse_url("ws://h:8080").origin(True) == "http://h:8080"
+    assert parse_url("ws://h:80").origin(True) == "http://h:80"
+    assert parse_url("ws://h:8080").origin() == "http://h:8080"
+    assert parse_url("ws://h:80").origin() == "http://h"
+    assert parse_url("wss://[::1]:8443").origin() == "https://[::1]:8443"
+    assert parse_url("wss://h").origin() == "https://h"
     assert parse_url("ws://[::1]:8080/x?y").ws_url() == "ws://[::1]:8080/x?y"
