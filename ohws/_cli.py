@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._errors import BusinessError, ErrorCode
 from ._server import WebSocketServer, createWebSocketServer
+from ._state import State
 from ._types import (
     CloseResult,
     OpenResult,
@@ -95,6 +96,8 @@ def _connect_options(args: argparse.Namespace) -> dict[str, Any]:
         options["skipServerCertVerification"] = True
     if args.timeout:
         options["connectTimeout"] = args.timeout
+    if args.reconnect:
+        options["reconnect"] = True
     return options
 
 
@@ -111,14 +114,25 @@ def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
             log(f"subprotocol {value.protocol}")
 
     def on_close(_: Any, value: CloseResult) -> None:
+        if ws.state is State.CONNECTING:  # --reconnect: this end is followed by another attempt
+            log(f"close {value.code} {value.reason!r} (reconnecting)")
+            return
         log(f"close {value.code} {value.reason!r}")
         ended.put(EXIT_OK if value.code in (1000, 1001, 1005) else EXIT_FAILED)
 
+    def on_error(error: BusinessError) -> None:
+        log(f"error {error}")
+        if args.reconnect and ws.state is State.CLOSED and opened.is_set():
+            ended.put(EXIT_FAILED)  # reconnecting gave up (CLOSED before its last error)
+
+    opened = threading.Event()
     ws.on("open", on_open)
+    ws.on("open", lambda *_: opened.set())
     ws.on("openInfo", on_open_info)
     ws.on("message", lambda _, data: log(f"message {show(data)}"))
     ws.on("close", on_close)
-    ws.on("error", lambda error: log(f"error {error}"))
+    ws.on("error", on_error)
+    ws.on("reconnect", lambda info: log(f"reconnect attempt {info.attempt} in {info.delay:.2f} s"))
     try:
         options = _connect_options(args)
         ws.connect(args.url, cast(WebSocketRequestOptions, options)).result()
@@ -284,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--insecure", action="store_true", help="skip certificate and host name checks")
     connect.add_argument("--proxy", metavar="URL", help="system (default), no-proxy, http://… or socks5://…")
     connect.add_argument("--timeout", type=float, metavar="SECONDS", help="connect timeout (default 30)")
+    connect.add_argument(
+        "--reconnect", action="store_true", help="reconnect with backoff when the connection drops"
+    )
     connect.set_defaults(run=cmd_connect)
 
     serve = commands.add_parser(

@@ -50,7 +50,7 @@ from ._types import CloseResult, OpenResult, WebSocketOpenInfo
 from ._url import Target
 from ._writer import FrameWriter, Outgoing
 
-__all__ = ["ClientConnection", "Connection", "EventSink", "read_head"]
+__all__ = ["ClientConnection", "Connection", "ConnectionObserver", "EventSink", "read_head"]
 
 logger = logging.getLogger("ohws")
 
@@ -133,6 +133,7 @@ class Connection:
         self._drain_timer: TimerHandle | None = None  # bounds the wait for the lane (SPEC 4.7)
         self._close_timer: TimerHandle | None = None
         self._lost_reason: str | None = None  # set by the heartbeat before it aborts the socket
+        self.was_open = False
 
     def start(self) -> None:
         connection_threads.submit(run_named, f"ohws-reader-{self._number}", self._run)
@@ -190,6 +191,19 @@ class Connection:
             self._send_close_reply()
         elif state is State.OPEN:
             self._writer.submit(Opcode.CLOSE, _close_payload(spec.code, spec.reason))
+
+    def unasked_end(self) -> int | None:
+        """The close code of an end the application did not ask for, once it is known: the
+        peer's close code (1005 without one) or 1006 once the connection was lost. None while
+        open, and for a close by the application or a failure by us (SPEC 14)."""
+        with self._lock:
+            if self._local_close is not None or self._failure is not None:
+                return None
+            if self._close_received is not None:
+                return self._close_received.code or int(CloseCode.NO_STATUS)
+            if self.state is State.CLOSED and self.was_open:
+                return int(CloseCode.ABNORMAL)
+        return None
 
     # ------------------------------------------------------------------ helpers
     def _set_state(self, new: State) -> None:
@@ -286,6 +300,7 @@ class Connection:
                 assert self._sock is not None
                 self._sock.settimeout(None)
                 self._set_state(State.OPEN)
+                self.was_open = True
                 self._writer.attach(self._sock)
         if failure is not None:
             self._fail_open(failure)
@@ -453,6 +468,23 @@ class Connection:
         self._sink.emit("close", None, result)
         for waiter in waiters:
             waiter._resolve(True)
+        self._ended()
+
+    def _ended(self) -> None:
+        """Called last, once the connection that was open has ended and reported it."""
+
+
+class ConnectionObserver:
+    """Told of one client connection's opening and ending (the reconnecting session)."""
+
+    def opened(self, connection: ClientConnection) -> None: ...
+
+    def open_failing(self, connection: ClientConnection) -> None:
+        """Before the failed attempt's ``error`` event: a final failure settles the state."""
+
+    def open_failed(self, connection: ClientConnection, error: BusinessError) -> None: ...
+
+    def ended(self, connection: ClientConnection) -> None: ...
 
 
 class ClientConnection(Connection):
@@ -464,15 +496,25 @@ class ClientConnection(Connection):
         options: ConnectOptions,
         ssl_context: ssl.SSLContext | None,
         sink: EventSink,
-        connect_promise: Promise[bool],
+        connect_promise: Promise[bool] | None,
+        observer: ConnectionObserver | None = None,
     ) -> None:
         super().__init__(options, sink, options.connect_timeout)
         self._target = target
         self._ssl_context = ssl_context
         self._connect_promise = connect_promise
-        self._response: Response | None = None
+        self._observer = observer
+        self._response: Response | None = None  # also kept when it refused the upgrade
         self._protocol: str | None = None
+        #: whether another attempt could succeed after this one failed (SPEC 14)
+        self.retryable = True
         self.start()
+
+    @property
+    def retry_after(self) -> str | None:
+        """The ``Retry-After`` header of a response that refused the upgrade, if any."""
+        values = self._response.values("retry-after") if self._response is not None else []
+        return values[0] if values else None
 
     def _handshake(self) -> bytes:
         """Open the stream and do the opening handshake; raise BusinessError(200) on failure."""
@@ -489,13 +531,16 @@ class ClientConnection(Connection):
             sock.sendall(build_request(target, options, key))
             head, rest = read_head(sock, deadline, MAX_RESPONSE_HEAD)
             response = parse_response(head)
-            self._status = response.status
+            self._status, self._response = response.status, response
             self._protocol = check_response(response, key, options.protocols)
-            self._response = response
             return rest
         except ConnectError as exc:
+            self.retryable = not exc.final
             raise _connect_failed(str(exc)) from None
         except HandshakeError as exc:
+            # No response at all (the stream ended first) is a network failure: worth a retry.
+            status = exc.status
+            self.retryable = self._response is None or status >= 500 or status in (408, 429)
             raise _connect_failed(f"handshake rejected: {exc.detail}", exc.status) from None
         except (TimeoutError, OSError) as exc:
             why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
@@ -504,14 +549,24 @@ class ClientConnection(Connection):
     def _opened(self) -> None:
         response, sink = self._response, self._sink
         assert response is not None
+        if self._observer is not None:
+            self._observer.opened(self)
         sink.emit("headerReceive", response.headers)
         sink.emit("open", None, OpenResult(response.status, response.reason))
         sink.emit("openInfo", None, WebSocketOpenInfo(response.status, response.reason, self._protocol))
-        self._connect_promise._resolve(True)
+        if self._connect_promise is not None:
+            self._connect_promise._resolve(True)
+
+    def _ended(self) -> None:
+        if self._observer is not None:
+            self._observer.ended(self)
 
     def _report_open_failure(self, error: BusinessError, aborted: bool) -> None:
         if aborted:
-            self._connect_promise._reject(unknown_error("close() was called before the connection opened"))
+            if self._connect_promise is not None:
+                self._connect_promise._reject(
+                    unknown_error("close() was called before the connection opened")
+                )
             return
         if self._open_timed_out and error.code == ErrorCode.CONNECT_FAILED:
             limit = self._options.connect_timeout
@@ -519,8 +574,13 @@ class ClientConnection(Connection):
                 f"timed out after {limit:.3g}s (connectTimeout) connecting to {self._target.url}",
                 int(error.data or 0),
             )
+        if self._observer is not None:
+            self._observer.open_failing(self)
         self._sink.emit("error", error)
-        self._connect_promise._reject(error)
+        if self._connect_promise is not None:
+            self._connect_promise._reject(error)
+        if self._observer is not None:
+            self._observer.open_failed(self, error)
 
 
 def _close_payload(code: int, reason: str) -> bytes:

@@ -16,7 +16,7 @@ __all__ = ["ASYNC_EVENTS", "EVENT_TYPES", "Listeners"]
 #: events whose callbacks are AsyncCallback: ``cb(None, value)``.
 ASYNC_EVENTS = frozenset({"open", "openInfo", "message", "close"})
 #: every event of a client WebSocket; the others are called as ``cb(value)`` / ``cb()``.
-EVENT_TYPES = ("open", "openInfo", "message", "dataEnd", "close", "error", "headerReceive")
+EVENT_TYPES = ("open", "openInfo", "message", "dataEnd", "close", "error", "headerReceive", "reconnect")
 
 
 class Listeners:

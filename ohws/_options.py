@@ -15,7 +15,14 @@ from ._errors import parameter_error
 from ._proxy import HttpProxySpec
 from ._types import TlsProtocol
 
-__all__ = ["ClientCertSpec", "CloseSpec", "ConnectOptions", "parse_close_options", "parse_options"]
+__all__ = [
+    "ClientCertSpec",
+    "CloseSpec",
+    "ConnectOptions",
+    "ReconnectSpec",
+    "parse_close_options",
+    "parse_options",
+]
 
 MAX_HEARTBEAT = 30000
 DEFAULT_PING_INTERVAL = 30
@@ -36,6 +43,17 @@ class ClientCertSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ReconnectSpec:
+    """Parsed ``reconnect`` option (SPEC 14); seconds, ``jitter`` a fraction, -1 = forever."""
+
+    initial_delay: float = 1.0
+    max_delay: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.2
+    max_retries: int = -1
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectOptions:
     """Parsed ``WebSocketRequestOptions`` with every default filled in."""
 
@@ -52,6 +70,7 @@ class ConnectOptions:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    reconnect: ReconnectSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +108,19 @@ def int_value(raw: Mapping[str, Any], key: str, where: str = "options") -> int |
     return value
 
 
-def _get_seconds(raw: Mapping[str, Any], key: str, *, allow_zero: bool) -> float | None:
+def _get_seconds(
+    raw: Mapping[str, Any], key: str, *, allow_zero: bool, where: str = "options", what: str = "seconds"
+) -> float | None:
     value = raw.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise parameter_error(f"options.{key} must be a number of seconds, not {_type_name(value)}")
+        raise parameter_error(f"{where}.{key} must be a number of {what}, not {_type_name(value)}")
     if value != value or value in (float("inf"), float("-inf")):
-        raise parameter_error(f"options.{key} must be a finite number of seconds")
+        raise parameter_error(f"{where}.{key} must be a finite number of {what}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise parameter_error(f"options.{key} must be {bound}, got {value}")
+        raise parameter_error(f"{where}.{key} must be {bound}, got {value}")
     return float(value)
 
 
@@ -199,6 +220,43 @@ def _parse_heartbeat(raw: Mapping[str, Any]) -> tuple[int, int]:
     return interval, timeout
 
 
+def _parse_reconnect(value: object) -> ReconnectSpec | None:
+    """``reconnect``: True (the defaults), False/None (off) or a dict of the five settings."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ReconnectSpec()
+    if not isinstance(value, Mapping):
+        raise parameter_error(f"options.reconnect must be a bool or a dict, not {_type_name(value)}")
+    where = "options.reconnect"
+    _check_keys(value, ("initialDelay", "maxDelay", "factor", "jitter", "maxRetries"), where)
+    default = ReconnectSpec()
+    initial = _get_seconds(value, "initialDelay", allow_zero=True, where=where)
+    maximum = _get_seconds(value, "maxDelay", allow_zero=True, where=where)
+    factor = _get_seconds(value, "factor", allow_zero=False, where=where, what="times")
+    jitter = _get_seconds(value, "jitter", allow_zero=True, where=where, what="fractions")
+    retries = int_value(value, "maxRetries", where)
+    spec = ReconnectSpec(
+        default.initial_delay if initial is None else initial,
+        default.max_delay if maximum is None else maximum,
+        default.factor if factor is None else factor,
+        default.jitter if jitter is None else jitter,
+        default.max_retries if retries is None else retries,
+    )
+    if spec.factor < 1:
+        raise parameter_error(f"{where}.factor must be >= 1, got {spec.factor:g}")
+    if spec.jitter > 1:
+        raise parameter_error(f"{where}.jitter must be in 0..1, got {spec.jitter:g}")
+    if spec.max_retries < -1:
+        raise parameter_error(f"{where}.maxRetries must be >= 0, or -1 for no limit, got {spec.max_retries}")
+    if spec.max_delay < spec.initial_delay:
+        raise parameter_error(
+            f"{where}.maxDelay ({spec.max_delay:g}) must not be less than "
+            f"initialDelay ({spec.initial_delay:g})"
+        )
+    return spec
+
+
 def _parse_min_tls(value: object) -> TlsProtocol | None:
     if value is None:
         return None
@@ -224,6 +282,7 @@ _OPTION_KEYS = (
     "connectTimeout",
     "closeTimeout",
     "maxMessageSize",
+    "reconnect",
 )
 
 
@@ -255,6 +314,7 @@ def parse_options(raw: object) -> ConnectOptions:
         connect_timeout=DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout,
         close_timeout=DEFAULT_CLOSE_TIMEOUT if close_timeout is None else close_timeout,
         max_message_size=DEFAULT_MAX_MESSAGE_SIZE if max_size is None else max_size,
+        reconnect=_parse_reconnect(raw.get("reconnect")),
     )
 
 

@@ -30,7 +30,15 @@ _MATCH_NOTHING = ["ohws.invalid"]
 
 
 class ConnectError(Exception):
-    """Opening the stream failed before any WebSocket byte was exchanged."""
+    """Opening the stream failed before any WebSocket byte was exchanged.
+
+    ``final``: trying again cannot help (a certificate that does not verify, a proxy that
+    wants credentials); a reconnecting WebSocket stops (SPEC 14).
+    """
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
 
 
 class Connector(Protocol):
@@ -76,7 +84,7 @@ def open_stream(
     except ConnectError:
         raise
     except ssl.SSLCertVerificationError as exc:
-        raise ConnectError(f"TLS certificate verification failed: {exc.verify_message}") from None
+        raise ConnectError(f"TLS certificate verification failed: {exc.verify_message}", final=True) from None
     except ssl.SSLError as exc:
         raise ConnectError(
             f"TLS handshake with {target.netloc}:{target.port} failed: {exc.reason or exc}"
@@ -86,7 +94,8 @@ def open_stream(
     except ConnectionRefusedError:
         raise ConnectError(f"connection to {where} refused") from None
     except websocket.WebSocketProxyException as exc:
-        raise ConnectError(f"{where} failed: {_proxy_reason(exc)}") from None
+        reason = _proxy_reason(exc)
+        raise ConnectError(f"{where} failed: {reason}", final="HTTP 407" in reason) from None
     except websocket.WebSocketAddressException as exc:
         raise ConnectError(f"cannot resolve {where}: {exc}") from None
     except socks.ProxyError as exc:

@@ -58,6 +58,16 @@ class HttpProxy(TypedDict):
 ProxyConfiguration = Literal["system", "no-proxy"] | HttpProxy
 
 
+class ReconnectOptions(TypedDict, total=False):
+    """The ``reconnect`` option's settings (extension, SPEC 14): seconds, a fraction, a count."""
+
+    initialDelay: float
+    maxDelay: float
+    factor: float
+    jitter: float
+    maxRetries: int
+
+
 class WebSocketRequestOptions(TypedDict, total=False):
     """Options of ``connect``; every key is optional, ``None`` means "not given"."""
 
@@ -74,6 +84,7 @@ class WebSocketRequestOptions(TypedDict, total=False):
     connectTimeout: float | None
     closeTimeout: float | None
     maxMessageSize: int | None
+    reconnect: bool | ReconnectOptions | None
 
 
 class WebSocketCloseOptions(TypedDict, total=False):
@@ -102,6 +113,15 @@ class WebSocketOpenInfo:
     status: int
     message: str
     protocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectInfo:
+    """Payload of the ``reconnect`` event (extension): the attempt about to be made (1 for
+    the first since the connection was last open) and the seconds waited before it."""
+
+    attempt: int
+    delay: float
 
 
 @dataclass(frozen=True, slots=True)

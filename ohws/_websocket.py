@@ -20,6 +20,7 @@ from ._events import Listeners
 from ._messages import encode_message
 from ._options import parse_close_options, parse_options
 from ._promise import Promise
+from ._reconnect import ReconnectSession, check_reconnect_policy
 from ._state import State
 from ._tls import check_cert_files, make_ssl_context
 from ._types import WebSocketCloseOptions, WebSocketRequestOptions
@@ -104,6 +105,7 @@ class WebSocket:
         self._sink = _Sink(self._lane, self._listeners)
         self._connection_lock = threading.Lock()
         self._connection: ClientConnection | None = None
+        self._session: ReconnectSession | None = None  # with the reconnect option
 
     def __repr__(self) -> str:
         return f"<ohws.WebSocket state={self.state.name}>"
@@ -112,8 +114,12 @@ class WebSocket:
     @property
     def state(self) -> State:
         """``CONNECTING``, ``OPEN``, ``CLOSING`` or ``CLOSED`` (extension)."""
-        connection = self._connection
-        return State.CLOSED if connection is None else connection.state
+        connection, session = self._connection, self._session
+        if connection is None:
+            return State.CLOSED
+        if session is not None and session.reconnecting(connection):
+            return State.CONNECTING  # between connections: never CLOSED on the way (SPEC 14)
+        return connection.state
 
     @property
     def bufferedAmount(self) -> int:
@@ -179,17 +185,34 @@ class WebSocket:
             _policy.check_domain(target.host)
             check_cert_files(options)
             with self._connection_lock:
-                if self._connection is not None and self._connection.state is not State.CLOSED:
+                state = self.state
+                if state is not State.CLOSED:
                     raise BusinessError.of(
                         ErrorCode.CONNECTION_ALREADY_EXISTS,
-                        f"this WebSocket is {self._connection.state.name}; close it or create another",
+                        f"this WebSocket is {state.name}; close it or create another",
                     )
                 context = make_ssl_context(options) if target.secure else None
                 promise: Promise[bool] = Promise(self._lane)
-                self._connection = ClientConnection(target, options, context, self._sink, promise)
+                session = None
+                if options.reconnect is not None:
+                    sink = self._sink
+
+                    def attempt(observer: ReconnectSession) -> ClientConnection:
+                        return ClientConnection(target, options, context, sink, None, observer)
+
+                    session = ReconnectSession(
+                        options.reconnect, sink, attempt, self._publish, check_reconnect_policy(target.host)
+                    )
+                self._session = session
+                self._connection = ClientConnection(target, options, context, self._sink, promise, session)
         except BusinessError as exc:
             return self._failed(callback, exc)
         return self._outcome(callback, promise)
+
+    def _publish(self, connection: ClientConnection) -> None:
+        """The reconnecting session's next attempt becomes the current connection."""
+        with self._connection_lock:
+            self._connection = connection
 
     # ------------------------------------------------------------------ send
     @overload
@@ -211,11 +234,13 @@ class WebSocket:
             _policy.check_permission()
         except BusinessError as exc:
             return self._failed(callback, exc)
-        connection = self._connection
+        connection, session = self._connection, self._session
         if connection is None:
             error = unknown_error("the WebSocket is not open (never connected)")
             return self._failed(callback, error)
-        promise = connection.send(opcode, payload, self._new_promise)
+        promise = None if session is None else session.queue(opcode, payload, self._new_promise)
+        if promise is None:
+            promise = connection.send(opcode, payload, self._new_promise)
         if promise is not None:
             return self._outcome(callback, promise)
         # Written already: no promise object needed for a callback, a shared resolved one otherwise.
@@ -250,9 +275,11 @@ class WebSocket:
         except BusinessError as exc:
             return self._failed(callback, exc)
         promise: Promise[bool] = Promise(self._lane)
-        connection = self._connection
+        connection, session = self._connection, self._session
         if connection is None:
             promise._reject(unknown_error("the WebSocket is not open (never connected)"))
+        elif session is not None:
+            session.close(connection, spec, promise)
         else:
             connection.close(spec, promise)
         return self._outcome(callback, promise)

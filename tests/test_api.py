@@ -46,6 +46,8 @@ def test_public_surface_is_pinned() -> None:
             "Promise",
             "ProxyConfiguration",
             "QtDispatcher",
+            "ReconnectInfo",
+            "ReconnectOptions",
             "ResponseHeaders",
             "ServerCert",
             "State",

@@ -145,10 +145,10 @@ def test_demo_prints_the_seed_flow() -> None:
 class Serve:
     """``ohws serve`` in a subprocess; the first line it prints gives the URL."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, port: int = 0) -> None:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ohws", "serve", "--port", "0", *args],
+            [sys.executable, "-m", "ohws", "serve", "--port", str(port), *args],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -228,6 +228,49 @@ def test_serve_tls_deletes_its_key_material_on_exit(how: signal.Signals) -> None
         serve.process.send_signal(how)
         assert serve.process.wait(TIMEOUT) == 0
         assert not os.path.exists(folder)
+
+
+def test_connect_reconnect_survives_a_server_restart() -> None:
+    """connect --reconnect: the server stops (close 1001), the command stays, reconnects once
+    the server is back on its port, and its next line is echoed; end of input ends it."""
+    client: subprocess.Popen[str] | None = None
+    lines: queue.Queue[str] = queue.Queue()
+
+    def wait_line(text: str) -> str:
+        while text not in (line := lines.get(timeout=TIMEOUT)):
+            pass
+        return line
+
+    try:
+        with Serve() as first:
+            client = subprocess.Popen(
+                [sys.executable, "-m", "ohws", "connect", "--reconnect", first.url],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert client.stdout is not None and client.stdin is not None
+            stdout = client.stdout
+            threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+            wait_line("open 101")
+            first.process.send_signal(signal.SIGTERM)
+            assert first.process.wait(TIMEOUT) == 0
+            assert "(reconnecting)" in wait_line("close 1001")
+            wait_line("reconnect attempt 1 in")
+        port = first.url.rsplit(":", 1)[1]
+        with Serve(port=int(port)):
+            wait_line("open 101")
+            client.stdin.write("back again\n")
+            client.stdin.flush()
+            wait_line("message text 'back again'")
+            client.stdin.close()
+            assert client.wait(TIMEOUT) == 0
+    finally:
+        if client is not None:
+            client.kill()
+            client.wait(TIMEOUT)
+            if client.stdout:
+                client.stdout.close()
 
 
 def test_version() -> None:

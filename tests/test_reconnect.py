@@ -1,0 +1,339 @@
+"""SPEC 14: the reconnect option, against a server that is stopped and restarted on its port
+(ohws's own server) and scripted raw servers for the HTTP answers and close codes."""
+
+from __future__ import annotations
+
+import email.utils
+import queue
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ohws import BusinessError, ReconnectInfo, State, WebSocket, WebSocketServer, webSocket
+from ohws._options import ReconnectSpec, parse_options
+from ohws._reconnect import backoff_delay, parse_retry_after
+
+from .server_support import ServerEvents, code_of, start
+from .servers import TIMEOUT, RawPeer, RawServer
+
+EVENTS = ("open", "message", "close", "error", "reconnect")
+
+
+class Timeline:
+    """Every event of a WebSocket with the time it was delivered; bounded waits."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.queue: queue.Queue[tuple[str, Any, float]] = queue.Queue()
+        for event in EVENTS:
+            ws.on(event, self._listener(event))
+
+    def _listener(self, event: str) -> Any:
+        def listener(*args: Any) -> None:
+            value = args[1] if event in ("open", "message", "close") else args[0]
+            self.queue.put((event, value, time.monotonic()))
+
+        return listener
+
+    def next(self, timeout: float = TIMEOUT) -> tuple[str, Any, float]:
+        return self.queue.get(timeout=timeout)
+
+    def expect(self, *events: str) -> list[tuple[str, Any, float]]:
+        """The next events, which must be exactly ``events``, in order."""
+        got = [self.next() for _ in events]
+        assert [event for event, _, _ in got] == list(events), got
+        return got
+
+    def quiet_for(self, seconds: float) -> bool:
+        """True when no event comes within ``seconds`` (proves only that none did)."""
+        try:
+            event = self.queue.get(timeout=seconds)
+        except queue.Empty:
+            return True
+        pytest.fail(f"unexpected event {event}")
+
+
+@pytest.fixture
+def ws() -> Iterator[WebSocket]:
+    client = webSocket.createWebSocket()
+    yield client
+    if client.state is not State.CLOSED:
+        client.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def server() -> Iterator[WebSocketServer]:
+    srv = webSocket.createWebSocketServer()
+    yield srv
+    if srv.port is not None:
+        srv.stop().result(TIMEOUT)
+
+
+FAST = {"initialDelay": 0.2, "maxDelay": 1.0, "factor": 2, "jitter": 0.25}
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def test_reconnect_option_parsing() -> None:
+    """True gives the defaults; each setting is checked, with a 401 naming it."""
+    assert parse_options({"reconnect": True}).reconnect == ReconnectSpec(1.0, 30.0, 2.0, 0.2, -1)
+    assert parse_options({"reconnect": False}).reconnect is None
+    assert parse_options({}).reconnect is None
+    custom = parse_options({"reconnect": {"initialDelay": 0, "maxDelay": 5, "maxRetries": 3}}).reconnect
+    assert custom == ReconnectSpec(0.0, 5.0, 2.0, 0.2, 3)
+    for bad, names in [
+        ("yes", "options.reconnect must be a bool or a dict"),
+        ({"delay": 1}, "unknown key 'delay'"),
+        ({"initialDelay": -1}, "initialDelay must be >= 0"),
+        ({"factor": 0.5}, "factor must be >= 1"),
+        ({"jitter": 1.5}, "jitter must be in 0..1"),
+        ({"maxRetries": -2}, "maxRetries must be >= 0"),
+        ({"maxRetries": 1.5}, "maxRetries must be an int"),
+        ({"initialDelay": 10, "maxDelay": 5}, "maxDelay (5) must not be less than initialDelay (10)"),
+    ]:
+        with pytest.raises(BusinessError) as info:
+            parse_options({"reconnect": bad})
+        assert info.value.code == 401 and names in str(info.value), bad
+
+
+def test_backoff_grows_by_factor_up_to_max_delay_within_the_jitter() -> None:
+    """Attempt k waits min(maxDelay, initialDelay * factor**(k-1)) times a draw in [1-j, 1+j]."""
+    spec = ReconnectSpec(initial_delay=1, max_delay=30, factor=2, jitter=0.2)
+    low, high = (lambda a, b: a), (lambda a, b: b)
+    assert [backoff_delay(spec, k, low) for k in (1, 2, 3, 6, 9)] == [0.8, 1.6, 3.2, 24.0, 24.0]
+    assert [backoff_delay(spec, k, high) for k in (1, 2, 6)] == [1.2, 2.4, 36.0]
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    now = time.time()
+    assert parse_retry_after("2", now) == 2.0
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("soon", now) is None
+    later = email.utils.formatdate(now + 10, usegmt=True)
+    assert 8.0 <= (parse_retry_after(later, now) or 0) <= 10.0
+
+
+# ---------------------------------------------------------------- a server that restarts
+
+
+def test_server_restart_reconnects_with_events_in_order(server: WebSocketServer, ws: WebSocket) -> None:
+    """stop(): close 1001, state CONNECTING (never CLOSED), then per failed attempt
+    reconnect(k, delay) and error, each attempt after its jittered delay; start() again on the
+    same port: open, and messages flow."""
+    server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
+    url = start(server)
+    port = server.port
+    timeline = Timeline(ws)
+    ws.connect(url, {"reconnect": FAST}).result(TIMEOUT)  # type: ignore[union-attr]
+    timeline.expect("open")
+    server.stop().result(TIMEOUT)
+    (_, result, _), (_, info, planned) = timeline.expect("close", "reconnect")
+    assert result.code == 1001
+    assert ws.state is State.CONNECTING
+    for attempt in (1, 2):
+        assert isinstance(info, ReconnectInfo) and info.attempt == attempt
+        bounds = FAST["initialDelay"] * 2 ** (attempt - 1)
+        assert bounds * 0.75 <= info.delay <= bounds * 1.25
+        ((_, error, failed_at),) = timeline.expect("error")
+        assert error.code == 200 and "refused" in str(error)
+        # "planned" is when the reconnect callback ran, a moment after the wait began
+        assert info.delay - 0.05 <= failed_at - planned <= info.delay + 1.0
+        ((_, info, planned),) = timeline.expect("reconnect")
+        assert ws.state is State.CONNECTING
+    assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)
+    while (event := timeline.next())[0] != "open":
+        assert event[0] in ("error", "reconnect")
+    assert ws.state is State.OPEN
+    ws.send("after the restart")
+    assert timeline.expect("message")[0][1] == "after the restart"
+
+
+def test_sends_during_the_gap_arrive_after_the_next_open_in_order(
+    server: WebSocketServer, ws: WebSocket
+) -> None:
+    """Sends made while reconnecting are kept, then written in order once open again."""
+    events = ServerEvents(server)
+    url = start(server)
+    port = server.port
+    timeline = Timeline(ws)
+    ws.connect(url, {"reconnect": FAST}).result(TIMEOUT)  # type: ignore[union-attr]
+    events.wait_for("connect")
+    server.stop().result(TIMEOUT)
+    timeline.expect("open", "close", "reconnect")
+    promises = [ws.send(text) for text in ("a", "b", "c")]
+    assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)
+    assert [p.result(TIMEOUT) for p in promises] == [True, True, True]  # type: ignore[union-attr]
+    received = [events.wait_for("messageReceive")[0].data for _ in range(3)]
+    assert received == ["a", "b", "c"]
+
+
+def test_first_connect_failure_is_not_retried(ws: WebSocket) -> None:
+    """If the first connect fails, it fails as usual: rejected, one error, no reconnect."""
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    timeline = Timeline(ws)
+    assert code_of(ws.connect(f"ws://127.0.0.1:{port}", {"reconnect": FAST})) == 200
+    timeline.expect("error")
+    assert ws.state is State.CLOSED
+    assert timeline.quiet_for(0.5)  # a reconnect event would come at once
+
+
+def test_max_retries_gives_up_with_a_final_error(server: WebSocketServer, ws: WebSocket) -> None:
+    """maxRetries 2: two failed attempts, then a final error naming them; state CLOSED."""
+    url = start(server)
+    timeline = Timeline(ws)
+    ws.connect(url, {"reconnect": {**FAST, "maxRetries": 2}}).result(TIMEOUT)  # type: ignore[union-attr]
+    timeline.expect("open")
+    server.stop().result(TIMEOUT)
+    timeline.expect("close", "reconnect", "error", "reconnect", "error")
+    ((_, final, _),) = timeline.expect("error")
+    assert "gave up reconnecting after 2 attempt(s)" in str(final)
+    assert ws.state is State.CLOSED
+    assert code_of(ws.close()) == 2302999
+
+
+# ---------------------------------------------------------------- close codes and HTTP answers
+
+
+def _open_then_close(code: int) -> Any:
+    def script(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.send_close(code, "see you")
+        peer.recv_until(0x8)
+
+    return script
+
+
+def _scripts(*scripts: Any) -> Any:
+    """One RawServer script that plays ``scripts`` for its successive connections."""
+    order: queue.Queue[Any] = queue.Queue()
+    for script in scripts:
+        order.put(script)
+    return lambda peer: order.get_nowait()(peer)
+
+
+@pytest.mark.parametrize("code", [1001, 1011, 1012, 1013, 1014])
+def test_reconnecting_close_codes(code: int, ws: WebSocket) -> None:
+    """A peer close with 1001, 1011, 1012, 1013 or 1014 reconnects."""
+    with RawServer(_scripts(_open_then_close(code), lambda peer: peer.handshake()), connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": FAST})
+        timeline.expect("open", "close", "reconnect", "open")
+
+
+@pytest.mark.parametrize("code", [1000, 1003, 4000])
+def test_other_close_codes_do_not_reconnect(code: int, ws: WebSocket) -> None:
+    """Any other peer close code ends the connection for good: CLOSED, no reconnect event."""
+    with RawServer(_open_then_close(code)) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": FAST})
+        timeline.expect("open", "close")
+        assert timeline.quiet_for(0.5)  # a reconnect event would come right after the close
+        assert ws.state is State.CLOSED
+
+
+def test_503_with_retry_after_waits_at_least_that_long(ws: WebSocket) -> None:
+    """A 503 with Retry-After: 2 makes the next wait 2 s although initialDelay is 0.2 s (and
+    maxDelay 5 s: Retry-After is honoured up to maxDelay)."""
+    answered: list[float] = []
+    accepted: list[float] = []
+
+    def busy(peer: RawPeer) -> None:
+        peer.handshake("503 Service Unavailable", [("Retry-After", "2")])
+        answered.append(time.monotonic())
+
+    def welcome(peer: RawPeer) -> None:
+        accepted.append(time.monotonic())
+        peer.handshake()
+
+    with RawServer(_scripts(_open_then_close(1012), busy, welcome), connections=3) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": {**FAST, "maxDelay": 5.0}})
+        timeline.expect("open", "close", "reconnect", "error", "reconnect", "open")
+    assert 2.0 <= accepted[0] - answered[0] <= 3.5
+
+
+def test_403_stops_reconnecting(ws: WebSocket) -> None:
+    """An attempt answered 403 is final: its error, state CLOSED, no further attempt."""
+    with RawServer(
+        _scripts(_open_then_close(1012), lambda peer: peer.handshake("403 Forbidden")), connections=2
+    ) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": FAST})
+        (*_, (_, error, _)) = timeline.expect("open", "close", "reconnect", "error")
+        assert "403" in str(error)
+        assert timeline.quiet_for(0.5)  # a retry would announce itself with a reconnect event at once
+        assert ws.state is State.CLOSED
+
+
+def test_close_during_the_wait_cancels_it(ws: WebSocket) -> None:
+    """close() while waiting for the next attempt resolves at once; no attempt follows."""
+    connections: list[int] = []
+
+    def counted(peer: RawPeer) -> None:
+        connections.append(1)
+        _open_then_close(1012)(peer)
+
+    with RawServer(counted, connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": {"initialDelay": 1.0, "jitter": 0}})
+        (*_, (_, info, _)) = timeline.expect("open", "close", "reconnect")
+        assert info.delay == 1.0
+        began = time.monotonic()
+        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert time.monotonic() - began < 0.5
+        assert ws.state is State.CLOSED
+        assert timeline.quiet_for(2.0)  # twice the delay the attempt would have waited
+        assert connections == [1]
+
+
+def _hold_then_close(code: int) -> Any:
+    """Send a message (whose callback holds the lane) and then a close with ``code``."""
+
+    def script(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.send_text("hold the lane")
+        peer.send_close(code, "restarting")
+        peer.recv_until(0x8)
+
+    return script
+
+
+def test_close_while_the_peer_close_is_answered_does_not_reconnect(ws: WebSocket) -> None:
+    """The application's close() wins over a reconnecting peer close (1012) whose reply is
+    still waiting for the lane: the connection ends, no reconnect event, state CLOSED."""
+    held, release = threading.Event(), threading.Event()
+    with RawServer(_hold_then_close(1012)) as raw:
+        timeline = Timeline(ws)
+        ws.on("message", lambda err, data: (held.set(), release.wait(TIMEOUT)))
+        ws.connect(raw.url, {"reconnect": FAST}).result(TIMEOUT)  # type: ignore[union-attr]
+        assert held.wait(TIMEOUT)
+        closing = ws.close()
+        release.set()
+        assert closing.result(TIMEOUT) is True  # type: ignore[union-attr]
+        timeline.expect("open", "message", "close")
+        assert timeline.quiet_for(0.5)  # a reconnect event would come right after the close
+        assert ws.state is State.CLOSED
+
+
+def test_state_is_connecting_from_the_peers_reconnecting_close_frame_on(ws: WebSocket) -> None:
+    """While the lane still runs the callbacks queued before a 1012 close frame (so our close
+    reply waits), the state already reads CONNECTING, and connect() is 2302003."""
+    held, release = threading.Event(), threading.Event()
+    script = _hold_then_close(1012)
+    with RawServer(_scripts(script, lambda peer: peer.handshake()), connections=2) as raw:
+        ws.on("message", lambda err, data: (held.set(), release.wait(TIMEOUT)))
+        # closeTimeout past TIMEOUT: the reply waits for the held lane for the whole test
+        ws.connect(raw.url, {"reconnect": FAST, "closeTimeout": 30}).result(TIMEOUT)  # type: ignore[union-attr]
+        assert held.wait(TIMEOUT)
+        deadline = time.monotonic() + 2.0  # the raw server gives up at TIMEOUT, not before
+        while ws.state is not State.CONNECTING and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the reader has seen the close frame
+        assert ws.state is State.CONNECTING
+        assert code_of(ws.connect(raw.url)) == 2302003
+        release.set()
