@@ -31,18 +31,18 @@ RESULTS = Path(__file__).resolve().parent.parent / ".interop" / "results.json"
 
 # The steps, in order, with the matrix's column titles.
 STEPS = {
-    "open": "handshake, subprotocol `chat`",
+    "open": "`chat`",
     "text": "non-BMP text",
     "binary-2": "2 B binary",
     "binary-8MiB": "8 MiB binary",
     "text-100KB": "100 KB text",
-    "fragmented": "fragmented message from the peer",
-    "ping": "ping from the peer",
-    "server-close": 'server closes 4001 "bye"',
-    "client-close": "client closes 1000",
+    "fragmented": "fragments from peer",
+    "ping": "ping from peer",
+    "server-close": "server close 4001",
+    "client-close": "client close 1000",
 }
-CLIENT_TO_PEER = "ohws client → peer server"
-PEER_TO_SERVER = "peer client → ohws server"
+CLIENT_TO_PEER = "ohws client → server"
+PEER_TO_SERVER = "client → ohws server"
 
 # What is sent; every peer echoes it. The three commands ask a peer server to act.
 TEXT = "ohws ✓ 𝄞 😀 — non-BMP: U+1D11E, U+1F600"
@@ -190,8 +190,10 @@ def save(run: InteropRun) -> None:
     if RESULTS.exists():
         with contextlib.suppress(ValueError):
             results = json.loads(RESULTS.read_text())
-    results[f"{run.direction} | {run.peer}"] = run.entry()
+    runs = results.get("runs", {})
+    runs[f"{run.direction} | {run.peer}"] = run.entry()
+    results = {"steps": STEPS, "runs": dict(sorted(runs.items()))}
     RESULTS.parent.mkdir(exist_ok=True)
     tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     tmp.replace(RESULTS)

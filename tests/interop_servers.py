@@ -304,7 +304,7 @@ SERVER_PEERS = [
     *(
         ServerPeer(
             f"uvicorn ws={backend} + Starlette",
-            ("uvicorn", "starlette", *(("wsproto",) if backend == "wsproto" else ())),
+            ("uvicorn", "starlette", "wsproto" if backend == "wsproto" else "websockets"),
             _asyncio(uvicorn_serve(backend), f"uvicorn-{backend}"),
             no_fragments=_STARLETTE,
             no_ping=_STARLETTE_PING,
