@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 NODE_PEER = Path(__file__).resolve().parent / "node_peer"
-NPM_TIMEOUT = 300.0  # npm install fetches one small package; bounded all the same
+NPM_TIMEOUT = 90.0  # npm install fetches one small package; under pytest-timeout's 120 s
 
 
 class Unavailable(Exception):

@@ -101,7 +101,7 @@ def _running(run: InteropRun, name: str) -> Iterator[bool]:
 )
 def test_ohws_client_against_peer_server(peer: ServerPeer, interop: Begin) -> None:
     """ohws's client connects with subprotocol chat, gets every echo intact, reassembles the
-    peer's fragments, answers its ping, reports its 4001 close, and closes with 1000."""
+    peer's fragments, answers its ping, reports and echoes its 4001 close, and closes with 1000."""
     run = interop(peer.name, peer.packages, CLIENT_TO_PEER, SERVER_PEERS.index(peer))
     closes: Closes = queue.Queue()
     with peer.run(closes) as url, ohws_client() as (ws, rec):
@@ -124,6 +124,8 @@ def test_ohws_client_against_peer_server(peer: ServerPeer, interop: Begin) -> No
             ws.send(CMD_CLOSE)
             close = rec.wait_for("close").value
             assert [close.code, close.reason] == EXPECTED["server-close"]
+            if peer.sees_close_reply:  # SPEC 4.4: ohws answers with the same code
+                assert closes.get(timeout=TIMEOUT)[0] == 4001, "ohws's close reply had another code"
         with run.step("client-close"), ohws_client() as (second, _):
             assert second.connect(url, {"protocol": "chat"}).result(TIMEOUT) is True
             assert second.close({"code": 1000, "reason": CLIENT_DONE}).result(TIMEOUT) is True
