@@ -148,7 +148,10 @@ class InteropRun:
             yield
         except BaseException as exc:
             self.steps[name] = "fail"
-            self.notes[name] = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            why = str(exc).strip().splitlines() or [type(exc).__name__]
+            if isinstance(exc, queue.Empty):  # a bounded wait ran out
+                why = [f"nothing arrived within {TIMEOUT:g} s"]
+            self.notes[name] = why[0][:200]
             raise
         self.steps[name] = "pass"
 
