@@ -141,11 +141,11 @@ class InteropRun:
     notes: dict[str, str] = field(default_factory=dict)
 
     @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[None]:
+    def step(self, name: str) -> Iterator[bool]:
         """Run one step: ``pass`` when the block ends, ``fail`` (with the error) when it raises."""
         assert name in STEPS and name not in self.steps, name
         try:
-            yield
+            yield True
         except BaseException as exc:
             self.steps[name] = "fail"
             why = str(exc).strip().splitlines() or [type(exc).__name__]

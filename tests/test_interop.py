@@ -83,13 +83,7 @@ def optional_step(run: InteropRun, name: str, why_not: str | None) -> contextlib
     if why_not is not None:
         run.not_applicable(name, why_not)
         return contextlib.nullcontext(False)
-    return _running(run, name)
-
-
-@contextlib.contextmanager
-def _running(run: InteropRun, name: str) -> Iterator[bool]:
-    with run.step(name):
-        yield True
+    return run.step(name)
 
 
 @pytest.mark.parametrize(
