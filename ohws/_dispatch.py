@@ -68,13 +68,18 @@ class Lane:
 
     def __init__(self, dispatcher: Dispatcher | None = None) -> None:
         self._dispatcher = dispatcher or _shared_pool
-        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        # Made by the first job and freed when the lane runs dry: an idle lane (most of them,
+        # at scale) holds no deque, which costs ~600 bytes even when empty.
+        self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._jobs_lock = threading.Lock()
         self._scheduled = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
         with self._jobs_lock:
-            self._jobs.append((fn, args))
+            jobs = self._jobs
+            if jobs is None:
+                jobs = self._jobs = deque()
+            jobs.append((fn, args))
             if self._scheduled:
                 return
             self._scheduled = True
@@ -103,8 +108,8 @@ class Lane:
 
     def _drop_all(self) -> int:
         with self._jobs_lock:
-            jobs = list(self._jobs)
-            self._jobs.clear()
+            jobs = list(self._jobs or ())
+            self._jobs = None
             self._scheduled = False
         for fn, _ in jobs:
             if isinstance(fn, _Barrier):
@@ -114,9 +119,11 @@ class Lane:
     def _drain(self) -> None:
         for _ in range(_LANE_BATCH):
             with self._jobs_lock:
-                if not self._jobs:
+                jobs = self._jobs
+                if not jobs:
+                    self._jobs = None
                     self._scheduled = False
                     return
-                fn, args = self._jobs.popleft()
+                fn, args = jobs.popleft()
             run_user_code(fn, *args)
         self._schedule()  # more work waits: yield the worker, keep our place in line

@@ -105,6 +105,7 @@ class _ClientConnection(Connection):
 
     _peer = "client"
     _client = False
+    __slots__ = ("_context", "_protocols", "_raw", "_server", "client", "done")
 
     def __init__(
         self,
@@ -122,12 +123,9 @@ class _ClientConnection(Connection):
         self._protocols = protocols
         self.done = threading.Event()
 
-    def _run(self) -> None:
-        try:
-            super()._run()
-        finally:
-            self._server._forget(self)
-            self.done.set()
+    def _terminated(self) -> None:
+        self._server._forget(self)
+        self.done.set()
 
     def _handshake(self) -> bytes:
         deadline = time.monotonic() + HANDSHAKE_TIMEOUT

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Pool", "connection_threads", "dispatch_threads"]
+__all__ = ["Pool", "connection_threads", "dispatch_threads", "opening_threads"]
 
 
 class Pool:
@@ -72,13 +72,15 @@ class Pool:
                 me.name = idle_name
 
 
-def run_named(name: str, fn: Callable[[], None]) -> None:
-    """Run ``fn`` on a connection thread that carries ``name`` while it runs."""
+def run_named(name: str, fn: Callable[..., None], *args: Any) -> None:
+    """Run ``fn(*args)`` on a connection thread that carries ``name`` while it runs."""
     threading.current_thread().name = name
-    fn()
+    fn(*args)
 
 
 #: where callbacks run: one lane per connection drains here (SPEC section 6)
 dispatch_threads = Pool("ohws-dispatch-", max_workers=64)
 #: reader and writer threads, reused across connections; idle ones are named ohws-idle-<k>
 connection_threads = Pool("ohws-idle-", max_idle=16)
+#: where connections open (connect, TLS, handshake) before a reader thread takes over
+opening_threads = Pool("ohws-idle-open-", max_idle=16)

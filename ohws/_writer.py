@@ -39,9 +39,29 @@ class Outgoing:
 class FrameWriter:
     """The send side of one connection. ``submit`` may be called from any thread.
 
-    ``_lock`` guards everything below it; ``_changed`` (on the same lock) wakes the writer
-    thread and the rare waiters of ``stop``/``wait_close_written``.
+    ``_lock`` guards everything below it; ``_changed()`` (a condition on the same lock, made
+    when first waited on) wakes the writer thread and the rare waiters of ``stop``.
     """
+
+    __slots__ = (
+        "_close_submitted",
+        "_condition",
+        "_control",
+        "_direct",
+        "_encode",
+        "_lock",
+        "_number",
+        "_on_close_written",
+        "_on_failure",
+        "_queue",
+        "_sock",
+        "_stopped",
+        "_thread_done",
+        "_waiters",
+        "_writing",
+        "buffered_amount",
+        "close_written",
+    )
 
     def __init__(
         self,
@@ -57,7 +77,7 @@ class FrameWriter:
         self._on_close_written = on_close_written
         self._on_failure = on_failure
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._condition: threading.Condition | None = None  # see _changed()
         # Lists, not deques: usually empty, and an empty deque costs ~700 bytes per connection.
         self._queue: list[Outgoing] = []  # data frames, then the close frame
         self._control: list[Outgoing] = []  # pings and pongs
@@ -66,7 +86,7 @@ class FrameWriter:
         self._writing = False  # a thread is writing to the socket right now
         self._stopped = False
         self._close_submitted = False
-        self._waiters = 0  # threads in stop() or wait_close_written()
+        self._waiters = 0  # threads in stop()
         self.close_written = False
         self.buffered_amount = 0
         self._thread_done: threading.Event | None = None  # set when the writer thread's job ends
@@ -141,22 +161,14 @@ class FrameWriter:
             self.buffered_amount -= sum(len(item.payload) for item in dropped)
             return dropped
 
-    def wait_close_written(self, timeout: float) -> bool:
-        with self._lock:
-            self._waiters += 1
-            try:
-                return self._changed.wait_for(lambda: self.close_written or self._stopped, timeout)
-            finally:
-                self._waiters -= 1
-
     def stop(self) -> list[Outgoing]:
         """Stop writing; return frames never written. Call after the socket was shut down."""
         with self._lock:
             self._stopped = True
-            self._changed.notify_all()
+            self._notify_locked()
             self._waiters += 1
             # A direct write never blocks, so this wait is short; after it nobody touches the socket.
-            self._changed.wait_for(lambda: not self._writing, 5.0)
+            self._changed().wait_for(lambda: not self._writing, 5.0)
             self._waiters -= 1
             done = self._thread_done
         if done is not None and threading.current_thread().name != f"ohws-writer-{self._number}":
@@ -169,19 +181,30 @@ class FrameWriter:
         return left
 
     # ------------------------------------------------------------------ bookkeeping
+    def _changed(self) -> threading.Condition:
+        """The condition waiters wait on (under ``_lock``); made by the first waiter, so a
+        connection that never waits (most of them) holds none."""
+        if self._condition is None:
+            self._condition = threading.Condition(self._lock)
+        return self._condition
+
+    def _notify_locked(self) -> None:
+        if self._condition is not None:
+            self._condition.notify_all()
+
     def _wake_locked(self) -> None:
         if self._sock is None:
             return  # not open yet: attach() flushes
         if self._thread_done is None:
             self._thread_done = threading.Event()
             connection_threads.submit(run_named, f"ohws-writer-{self._number}", self._run)
-        self._changed.notify_all()
+        self._notify_locked()
 
     def _failed(self, items: list[Outgoing], exc: OSError) -> None:
         with self._lock:
             self._writing = False
             self.buffered_amount -= sum(len(item.payload) for item in items if item.promise is not None)
-            self._changed.notify_all()
+            self._notify_locked()
         self._on_failure(exc)
         error = unknown_error(f"the message could not be written ({exc})")
         for item in items:
@@ -202,7 +225,7 @@ class FrameWriter:
         while True:
             with self._lock:
                 while not self._stopped and (self._writing or not (self._queue or self._control)):
-                    self._changed.wait()
+                    self._changed().wait()
                 if self._stopped:
                     return
                 self._writing = True
@@ -223,7 +246,7 @@ class FrameWriter:
                 self.buffered_amount -= sum(len(item.payload) for item in batch if item.promise is not None)
                 close_written = any(item.opcode is Opcode.CLOSE for item in batch)
                 self.close_written = self.close_written or close_written
-                self._changed.notify_all()
+                self._notify_locked()
             for item in batch:
                 if item.promise is not None:
                     item.promise._resolve(True)

@@ -517,13 +517,16 @@ def test_slow_callback_does_not_stop_the_reader(ws: WebSocket) -> None:
 
 
 def test_library_threads_are_named_daemons(ws: WebSocket) -> None:
-    """ohws-reader-<n> per connection; ohws-writer-<n> once a write cannot go out at once; daemons."""
+    """ohws-open-<n> opens, then ohws-reader-<n> reads; ohws-writer-<n> once a write cannot go out
+    at once; all daemons."""
     from .servers import echo
 
     with websockets_server(echo, max_size=None) as url:
         connect(ws, url)
-        names = {t.name for t in threading.enumerate()}
-        assert any(name.startswith("ohws-reader-") for name in names)
+        deadline = time.monotonic() + TIMEOUT  # the reader thread takes over just after open
+        while not any(t.name.startswith("ohws-reader-") for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "no ohws-reader-<n> thread"
+            time.sleep(0.01)
         big = ws.send(b"w" * (16 * 1024 * 1024))  # more than a socket buffer takes at once
         assert big is not None and big.result(TIMEOUT) is True  # written by the writer thread, which stays
         assert any(t.name.startswith("ohws-writer-") for t in threading.enumerate())

@@ -11,8 +11,17 @@ from ohws._events import EVENT_TYPES, Listeners
 
 
 def test_event_types_are_the_spec_table() -> None:
-    """The client knows exactly the seven SPEC events."""
-    assert set(EVENT_TYPES) == {"open", "openInfo", "message", "dataEnd", "close", "error", "headerReceive"}
+    """The client knows exactly the seven SPEC events and the extension 'reconnect' (SPEC 14)."""
+    assert set(EVENT_TYPES) == {
+        "open",
+        "openInfo",
+        "message",
+        "dataEnd",
+        "close",
+        "error",
+        "headerReceive",
+        "reconnect",
+    }
 
 
 def test_several_listeners_in_order_without_duplicates() -> None:
