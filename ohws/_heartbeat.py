@@ -3,6 +3,10 @@
 A ping goes out after ``interval`` seconds in which nothing was received. If nothing at all
 arrives within ``pong_timeout`` after it, the connection is lost. Any received frame proves
 liveness (not only a pong). ``pong_timeout`` 0 keeps pinging but never gives up.
+
+``pause()`` suspends it while the reader deliberately stops reading (a full receive queue,
+SPEC 13): it neither pings nor declares the connection lost then; ``resume()`` starts counting
+afresh, as if a frame had just arrived.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Heartbeat:
         "_job_lock",
         "_last_received",
         "_on_lost",
+        "_paused",
         "_ping_sent_at",
         "_pong_timeout",
         "_send_ping",
@@ -48,6 +53,7 @@ class Heartbeat:
         self._job: TimerHandle | None = None
         self._job_lock = threading.Lock()
         self._stopped = False
+        self._paused = False
 
     def received(self) -> None:
         """Something arrived: the connection is alive (a plain store; no lock on the hot path)."""
@@ -64,12 +70,33 @@ class Heartbeat:
             if self._job is not None:
                 self._job.cancel()
 
+    def pause(self) -> None:
+        """Suspend pings and the liveness check until ``resume()``; idempotent."""
+        with self._job_lock:
+            self._paused = True
+            if self._job is not None:
+                self._job.cancel()
+                self._job = None
+
+    def resume(self) -> None:
+        """Count afresh from now: the next ping is due ``interval`` seconds later; idempotent."""
+        with self._job_lock:
+            if not self._paused:
+                return
+            self._paused = False
+            self._last_received = time.monotonic()
+            self._ping_sent_at = None
+        if self._interval:
+            self._schedule(self._interval)
+
     def _schedule(self, delay: float) -> None:
         with self._job_lock:
-            if not self._stopped:
+            if not self._stopped and not self._paused:
                 self._job = call_later(max(delay, 0.0), self._check)
 
     def _check(self) -> None:
+        if self._paused:
+            return
         now = time.monotonic()
         sent, last = self._ping_sent_at, self._last_received
         outstanding = sent is not None and last < sent
