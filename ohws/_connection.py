@@ -109,6 +109,7 @@ class Connection:
         self._close_waiters: list[Promise[bool]] = []
         self._close_timer: TimerHandle | None = None
         self._lost_reason: str | None = None  # set by the heartbeat before it aborts the socket
+        self._heartbeat: Heartbeat | None = None  # the running read loop's
 
         connection_threads.submit(run_named, f"ohws-reader-{self._number}", self._run)
 
@@ -134,6 +135,16 @@ class Connection:
         promise = make_promise()
         promise._reject(unknown_error(f"the connection is not open (state {self.state.name})"))
         return promise
+
+    def set_reading_paused(self, paused: bool) -> None:
+        """The reader stops (or resumes) reading on purpose (a full receive queue, SPEC 13):
+        the heartbeat is suspended meanwhile and counts afresh after. Any thread; idempotent."""
+        heartbeat = self._heartbeat
+        if heartbeat is not None:
+            if paused:
+                heartbeat.pause()
+            else:
+                heartbeat.resume()
 
     def close(self, spec: CloseSpec, promise: Promise[bool]) -> None:
         """Start (or join) the close; ``promise`` resolves True once CLOSED."""
@@ -311,6 +322,7 @@ class Connection:
             lambda payload: self._writer.submit(Opcode.PING, payload),
             self._on_heartbeat_lost,
         )
+        self._heartbeat = heartbeat
         heartbeat.start()
         emit_message, recv, received = self._sink.emit_message, sock.recv, heartbeat.received
         data, size = rest, _RECV_MIN
