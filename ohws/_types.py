@@ -74,6 +74,7 @@ class WebSocketRequestOptions(TypedDict, total=False):
     connectTimeout: float | None
     closeTimeout: float | None
     maxMessageSize: int | None
+    maxQueue: int | None
 
 
 class WebSocketCloseOptions(TypedDict, total=False):
