@@ -4,6 +4,10 @@ A ``concurrent.futures.Future`` with JavaScript's ``then``/``catch``/``finally_`
 ``await`` support. Library threads settle promises directly, never through a lane, so a
 callback may block on a promise without deadlocking the library. Handlers run on the lane
 of the connection that made the promise.
+
+A promise rejected and then collected without anyone having looked at the error (``result``,
+``exception``, ``then``/``catch``/``finally_``, ``await``, a callback) is logged at WARNING on
+the ``ohws`` logger, as asyncio does for futures: a failure nobody handles is still visible.
 """
 
 from __future__ import annotations
@@ -32,6 +36,18 @@ class Promise(concurrent.futures.Future[T]):
         super().__init__()
         self._lane = lane or Lane()
         self._observed = False  # someone looked (or will look) at the outcome
+
+    def __del__(self) -> None:
+        if self._observed:
+            return
+        try:
+            if not self.done():
+                return
+            error = concurrent.futures.Future.exception(self, 0)
+            if error is not None:
+                logger.warning("ohws: a Promise was rejected and nobody retrieved the error: %r", error)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
     def result(self, timeout: float | None = None) -> T:
         """The value once fulfilled; raises the rejection (``BusinessError``) or ``TimeoutError``."""

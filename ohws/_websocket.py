@@ -59,18 +59,28 @@ class _Sink(EventSink):
     """Turns connection events into lane jobs that look listeners up again at delivery time.
 
     An event nobody listens to when it happens is dropped at once (SPEC 5: never buffered for a
-    later listener), which also spares a dispatch thread a wake-up.
+    later listener), which also spares a dispatch thread a wake-up. An ``error`` of an open
+    connection that nobody listens to is logged (WARNING) instead: no promise carries it. (An
+    error before open rejects the connect promise, which logs it if nobody looks.)
     """
 
-    __slots__ = ("_lane", "_listeners")
+    __slots__ = ("_lane", "_listeners", "_opened", "report_unheard_errors")
 
     def __init__(self, lane: Lane, listeners: Listeners) -> None:
         self._lane = lane
         self._listeners = listeners
+        self._opened = False
+        self.report_unheard_errors = True
 
     def emit(self, event: str, *args: Any) -> None:
         if self._listeners.get(event):
             self._lane.submit(self._deliver, event, args)
+        elif event == "error" and self._opened and self.report_unheard_errors:
+            logger.warning("ohws: the connection failed and no 'error' listener is registered: %s", args[0])
+        if event == "open":
+            self._opened = True
+        elif event == "close":
+            self._opened = False
 
     def emit_message(self, data: str | bytes) -> None:
         get = self._listeners.get
@@ -115,6 +125,7 @@ class WebSocket:
         """Give this (new, never connected) WebSocket a receive queue: ``ohws.connect`` does."""
         assert self._connection is None
         inner = _Sink(self._lane, self._listeners)
+        inner.report_unheard_errors = False  # receive() and iteration report them
         self._queue = ReceiveQueue(self._set_reading_paused)
         self._sink = QueuedSink(inner, self._queue)
 
