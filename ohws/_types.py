@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 __all__ = [
     "ClientCert",
@@ -88,8 +88,20 @@ ResponseHeaders = dict[str, str | list[str]]
 """Handshake response headers: lower-cased name -> value, or a list for repeated names."""
 
 
+class _Indexable:
+    """Read a result both ways, as ArkTS samples do: ``value.status`` and ``value['status']``."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def __getitem__(self, key: str) -> Any:
+        if isinstance(key, str) and key in self.__dataclass_fields__:
+            return getattr(self, key)
+        raise KeyError(key)
+
+
 @dataclass(frozen=True, slots=True)
-class OpenResult:
+class OpenResult(_Indexable):
     """Payload of the ``open`` event."""
 
     status: int
@@ -97,7 +109,7 @@ class OpenResult:
 
 
 @dataclass(frozen=True, slots=True)
-class WebSocketOpenInfo:
+class WebSocketOpenInfo(_Indexable):
     """Payload of the ``openInfo`` event; ``protocol`` keeps the server's exact case."""
 
     status: int
@@ -106,7 +118,7 @@ class WebSocketOpenInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class CloseResult:
+class CloseResult(_Indexable):
     """Payload of the ``close`` event."""
 
     code: int
@@ -132,7 +144,7 @@ class WebSocketServerConfig(TypedDict, total=False):
 
 
 @dataclass(frozen=True, slots=True)
-class WebSocketConnection:
+class WebSocketConnection(_Indexable):
     """One client of a ``WebSocketServer``, identified by its address."""
 
     clientIP: str
@@ -140,7 +152,7 @@ class WebSocketConnection:
 
 
 @dataclass(frozen=True, slots=True)
-class WebSocketMessage:
+class WebSocketMessage(_Indexable):
     """Payload of the server's ``messageReceive`` event."""
 
     clientConnection: WebSocketConnection

@@ -18,7 +18,7 @@ from . import _policy
 from ._connection import Connection, EventSink
 from ._dispatch import Dispatcher, Lane, logger, run_user_code
 from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
-from ._events import Listeners
+from ._events import Listeners, StaticOff, StaticOn, value_only
 from ._frames import Opcode
 from ._options import DEFAULT_CLOSE_TIMEOUT, parse_close_options, parse_options
 from ._promise import Promise
@@ -158,6 +158,22 @@ class WebSocket:
     def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
         """Remove ``callback`` (or every callback) for ``type``; raises BusinessError(401)."""
         self._listeners.remove(type, callback)
+
+    # ArkTS static names (API 23+, SPEC 5.1): the same listener lists as on/off.
+    onOpen = StaticOn("open", value_only)  # cb(OpenResult)
+    offOpen = StaticOff("open")
+    onOpenInfo = StaticOn("openInfo", value_only)  # cb(WebSocketOpenInfo); extension
+    offOpenInfo = StaticOff("openInfo")
+    onMessage = StaticOn("message")  # cb(err, data)
+    offMessage = StaticOff("message")
+    onWebSocketClose = StaticOn("close")  # cb(err, CloseResult)
+    offWebSocketClose = StaticOff("close")
+    onWebSocketError = StaticOn("error")  # cb(err)
+    offWebSocketError = StaticOff("error")
+    onDataEnd = StaticOn("dataEnd")  # cb()
+    offDataEnd = StaticOff("dataEnd")
+    onHeaderReceive = StaticOn("headerReceive")  # cb(headers)
+    offHeaderReceive = StaticOff("headerReceive")
 
     # ------------------------------------------------------------------ helpers
     def _new_promise(self) -> Promise[bool]:
