@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +44,9 @@ def test_blocking_chat_against_a_stub_server() -> None:
 
 def test_blocking_chat_reports_a_refused_connection() -> None:
     """A server that is not there: a one-line failure on stderr and exit code 1."""
-    with StubServer() as stub:
-        url = stub.url
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{probe.getsockname()[1]}"
     done = run("blocking_chat.py", url, stdin="x\n")
     assert done.returncode == 1
     assert done.stderr.startswith("failed: [200]")
