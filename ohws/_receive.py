@@ -7,16 +7,16 @@ socket: TCP backpressure instead of loss or unbounded memory; the heartbeat is p
 (``pause_reading``). ``discard()`` (the application's ``close()``) empties it and lets the
 reader run on, so the close handshake can complete.
 
-Pure threading: no socket I/O, no user code. ``_lock`` guards everything below it; the two
-conditions share it.
+Pure threading: no socket I/O, no user code. ``_lock`` guards the counters and flags; the
+reader's condition shares it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable
+from queue import Empty, SimpleQueue
 from threading import Condition, Lock
 from typing import Any
 
@@ -53,17 +53,22 @@ class Ended(Exception):
 
 
 class ReceiveQueue:
-    """Messages of one WebSocket, across its connections; see the module docstring."""
+    """Messages of one WebSocket, across its connections; see the module docstring.
+
+    The messages travel through a C ``SimpleQueue`` (the cheapest hand-over between two
+    threads); the end of a connection is an :class:`Ended` marker queued after its last message,
+    which a getter puts back so that every later call sees it too. ``_count`` (messages queued,
+    markers excluded) decides when the reader must wait.
+    """
 
     def __init__(self, pause_reading: Callable[[bool], None]) -> None:
         self._pause_reading = pause_reading
+        self._items: SimpleQueue[Data | Ended] = SimpleQueue()
         self._lock = Lock()
-        self._not_empty = Condition(self._lock)  # getters wait here
         self._not_full = Condition(self._lock)  # the reader waits here
-        self._items: deque[Data] = deque()
+        self._count = 0
         self._limit = 0
         self._discarding = False
-        self._ended: Ended | None = None
         self._error: BusinessError | None = None
         self._async_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
@@ -73,8 +78,11 @@ class ReceiveQueue:
         with self._lock:
             self._limit = limit
             self._discarding = False
-            self._ended = None
             self._error = None
+            # The previous connection's end marker must not end this one: keep only messages.
+            kept = [item for item in self._drain() if not isinstance(item, Ended)]
+            for item in kept:
+                self._items.put(item)
 
     def put(self, data: Data) -> None:
         """Reader thread: append, waiting while the queue is full (``limit`` 0: never)."""
@@ -82,17 +90,19 @@ class ReceiveQueue:
             if self._discarding:
                 return
             limit = self._limit
-            if limit and len(self._items) >= limit:
+            if limit and self._count >= limit:
                 self._pause_reading(True)
                 try:
-                    while len(self._items) >= limit and not self._discarding:
+                    while self._count >= limit and not self._discarding:
                         self._not_full.wait()
                 finally:
                     self._pause_reading(False)
                 if self._discarding:
                     return
-            self._items.append(data)
-            self._wake_getters()
+            self._count += 1
+            self._items.put(data)
+            if self._async_waiters:
+                self._wake_async()
 
     def failed(self, error: BusinessError) -> None:
         """An ``error`` event: iteration raises it once the queue is drained."""
@@ -104,62 +114,74 @@ class ReceiveQueue:
         with self._lock:
             if error is not None:
                 self._error = error
-            self._ended = Ended(self._error, result)
-            self._wake_getters()
+            self._items.put(Ended(self._error, result))
+            self._wake_async()
 
     def discard(self) -> None:
         """The application closes: drop what is queued, never wait again until ``begin``."""
         with self._lock:
             self._discarding = True
-            self._items.clear()
+            for item in self._drain():
+                if isinstance(item, Ended):
+                    self._items.put(item)
+            self._count = 0
             self._not_full.notify_all()
 
-    def _wake_getters(self) -> None:
+    def _drain(self) -> list[Data | Ended]:
         assert self._lock.locked()
-        self._not_empty.notify()
-        if self._async_waiters:
-            for loop, future in self._async_waiters:
-                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                    loop.call_soon_threadsafe(_set_done, future)
-            self._async_waiters.clear()
+        items = []
+        with contextlib.suppress(Empty):
+            while True:
+                items.append(self._items.get_nowait())
+        return items
+
+    def _wake_async(self) -> None:
+        assert self._lock.locked()
+        for loop, future in self._async_waiters:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_set_done, future)
+        self._async_waiters.clear()
 
     # ------------------------------------------------------------------ script side
-    def _take(self) -> Data:
-        assert self._lock.locked()
-        item = self._items.popleft()
-        if self._limit and len(self._items) == self._limit - 1:
-            self._not_full.notify()
+    def _taken(self, item: Data | Ended) -> Data:
+        """Account for ``item`` just taken: a message makes room; an end marker goes back."""
+        if isinstance(item, Ended):
+            self._items.put(item)
+            raise Ended(item.error, item.result)
+        with self._lock:
+            self._count -= 1
+            if self._count == self._limit - 1:
+                self._not_full.notify()
         return item
 
     def get(self, timeout: float | None) -> Data:
         """The next message; ``TimeoutError`` after ``timeout`` s; ``Ended`` once closed and empty."""
-        with self._lock:
-            if not self._not_empty.wait_for(self._ready, timeout):
-                raise TimeoutError(f"no message within {timeout:g}s")
-            if self._items:
-                return self._take()
-            assert self._ended is not None
-            raise Ended(self._ended.error, self._ended.result)
+        try:
+            item = self._items.get(timeout=timeout)
+        except Empty:
+            raise TimeoutError(f"no message within {timeout:g}s") from None
+        return self._taken(item)
 
     async def get_async(self) -> Data:
         """As ``get(None)`` without blocking the event loop."""
         loop = asyncio.get_running_loop()
         while True:
-            with self._lock:
-                if self._items:
-                    return self._take()
-                if self._ended is not None:
-                    raise Ended(self._ended.error, self._ended.result)
-                waiter: asyncio.Future[None] = loop.create_future()
-                self._async_waiters.append((loop, waiter))
             try:
-                await waiter
-            finally:
-                with self._lock, contextlib.suppress(ValueError):
-                    self._async_waiters.remove((loop, waiter))
-
-    def _ready(self) -> bool:
-        return bool(self._items) or self._ended is not None
+                item = self._items.get_nowait()
+            except Empty:
+                with self._lock:  # put() queues under the lock: no wake-up is lost
+                    ready = not self._items.empty()
+                    if not ready:
+                        waiter: asyncio.Future[None] = loop.create_future()
+                        self._async_waiters.append((loop, waiter))
+                if not ready:
+                    try:
+                        await waiter
+                    finally:
+                        with self._lock, contextlib.suppress(ValueError):
+                            self._async_waiters.remove((loop, waiter))
+                continue
+            return self._taken(item)
 
 
 def _set_done(future: asyncio.Future[None]) -> None:

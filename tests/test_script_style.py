@@ -148,6 +148,15 @@ def test_iteration_raises_the_error_of_an_abnormal_close(ohws_stub_server_factor
     assert after.value.code == 2302999 and "code 1006" in after.value.message
 
 
+def test_queue_serves_a_new_connect_of_the_same_websocket(ohws_stub_server_factory: Any) -> None:
+    """After a clean close, connect() again on the same WebSocket: receive() works anew."""
+    stub = ohws_stub_server_factory(messages=["first"], close=(1000, ""), echo=False)
+    with ohws.connect(stub.url, timeout=TIMEOUT) as ws:
+        assert list(ws) == ["first"]
+        ws.connect(stub.url).result(TIMEOUT)
+        assert list(ws) == ["first"]  # the first connection's end does not end the second
+
+
 def test_message_listeners_still_run_beside_the_queue(ohws_stub_server_factory: Any) -> None:
     """'message' listeners get every message too; the queue keeps its own copy."""
     stub = ohws_stub_server_factory(messages=["x", "y"], echo=False)
