@@ -18,7 +18,7 @@ from websockets.sync.server import ServerConnection
 import ohws
 from ohws import BusinessError, State, webSocket
 
-from .servers import TIMEOUT, die_with_parent, websockets_server
+from .servers import TIMEOUT, RawPeer, RawServer, die_with_parent, websockets_server
 
 
 def closed_port() -> int:
@@ -234,6 +234,47 @@ def test_with_works_on_any_websocket(ohws_stub_server_factory: Any) -> None:
     with webSocket.createWebSocket() as never_connected:
         pass
     assert never_connected.state is State.CLOSED
+
+
+def test_with_gives_up_after_close_timeout_on_a_mute_peer() -> None:
+    """A peer that never answers the close: leaving ``with`` still ends CLOSED (abort at closeTimeout)."""
+    got_close = threading.Event()
+
+    def mute(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.recv_until(0x8)  # our close frame; never answered
+        got_close.set()
+        peer.expect_eof()
+
+    with RawServer(mute) as server:
+        with ohws.connect(server.url, {"closeTimeout": 0.5}, timeout=TIMEOUT) as ws:
+            pass
+        assert ws.state is State.CLOSED
+        assert got_close.is_set()
+
+
+class HeldDispatcher:
+    """A dispatcher that never runs anything (a GUI loop that is busy in receive())."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+
+    def submit(self, fn: Any, /, *args: Any) -> None:
+        self.jobs.append((fn, args))
+
+
+def test_queue_does_not_depend_on_the_lane(ohws_stub_server_factory: Any) -> None:
+    """With a dispatcher that runs nothing, receive() still gets every message: the reader fills it."""
+    stub = ohws_stub_server_factory(messages=["a", "b"], echo=False)
+    held = HeldDispatcher()
+    ws = ohws.connect(stub.url, timeout=TIMEOUT, dispatcher=held)
+    ws.on("message", lambda err, data: None)  # its jobs pile up in the held dispatcher
+    stub.send("c")
+    assert [ws.receive(TIMEOUT) for _ in range(3)] == ["a", "b", "c"]
+    closing = ws.close()
+    assert closing is not None
+    closing.result(TIMEOUT)  # settled by library threads, not by the held lane
+    assert ws.state is State.CLOSED
 
 
 def test_close_discards_the_queue_and_unblocks_the_reader(ohws_stub_server_factory: Any) -> None:
