@@ -336,8 +336,8 @@ class WebSocket:
         ``TimeoutError`` when none came in time (a later one stays queued for the next call).
         Errors: 2302999 once the connection is CLOSED and the queue is empty (the message gives
         the close code and reason), or on a WebSocket not made by ``ohws.connect``; 401 for a bad
-        ``timeout``. Any thread (not the one running this WebSocket's callbacks, which would wait
-        for itself only if the reader is also waiting on it: the reader never is).
+        ``timeout``. Any thread, a GUI thread or a callback included: the reader thread fills
+        the queue, never the lane, so nothing waits for the caller.
         """
         queue = self._require_queue("receive()")
         try:
