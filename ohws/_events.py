@@ -109,43 +109,10 @@ class Listeners:
         return self._by_type.get(event_type, ())
 
 
-class StaticOn:
-    """Declares an ArkTS static ``onX(callback)`` for ``event`` on a class with ``_listeners``.
+class _StaticName:
+    """A descriptor naming one ArkTS static method; ``_bind`` makes it for one registry."""
 
-    ``shape`` (e.g. :func:`value_only`) adapts the call when the static callback shape differs
-    from the dynamic one; None: the same shape, so ``onX(cb)`` and ``on(event, cb)`` are one
-    registration. A non-callable is 401, as for ``on``.
-    """
-
-    def __init__(self, event: str, shape: Shape | None = None) -> None:
-        self.event = event
-        self.shape = shape
-        self.name = ""
-
-    def __set_name__(self, owner: type[Any], name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> StaticOn: ...
-    @overload
-    def __get__(self, obj: Any, owner: type[Any]) -> Callable[[Callable[..., Any]], None]: ...
-
-    def __get__(self, obj: Any, owner: type[Any]) -> Any:
-        if obj is None:
-            return self
-        listeners: Listeners = obj._listeners
-        event, shape = self.event, self.shape
-
-        def on(callback: Callable[..., Any]) -> None:
-            listeners.add(event, callback, shape)
-
-        on.__name__ = on.__qualname__ = self.name
-        on.__doc__ = f"ArkTS static name of on({event!r}, callback)."
-        return on
-
-
-class StaticOff:
-    """Declares an ArkTS static ``offX(callback=None)``: ``off(event, callback)``, every shape."""
+    dynamic = ""  # the dynamic twin: "on" or "off"
 
     def __init__(self, event: str) -> None:
         self.event = event
@@ -154,20 +121,66 @@ class StaticOff:
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self.name = name
 
+    def _bind(self, listeners: Listeners) -> Callable[..., None]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __get__(self, obj: Any, owner: type[Any]) -> Any:
+        if obj is None:
+            return self
+        method = self._bind(obj._listeners)
+        method.__name__ = method.__qualname__ = self.name
+        method.__doc__ = f"ArkTS static name of {self.dynamic}({self.event!r}, callback)."
+        return method
+
+
+class StaticOn(_StaticName):
+    """Declares an ArkTS static ``onX(callback)`` for ``event`` on a class with ``_listeners``.
+
+    ``shape`` (e.g. :func:`value_only`) adapts the call when the static callback shape differs
+    from the dynamic one; None: the same shape, so ``onX(cb)`` and ``on(event, cb)`` are one
+    registration. A non-callable is 401, as for ``on``.
+    """
+
+    dynamic = "on"
+
+    def __init__(self, event: str, shape: Shape | None = None) -> None:
+        super().__init__(event)
+        self.shape = shape
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> StaticOn: ...
+    @overload
+    def __get__(self, obj: Any, owner: type[Any]) -> Callable[[Callable[..., Any]], None]: ...
+
+    def __get__(self, obj: Any, owner: type[Any]) -> Any:
+        return super().__get__(obj, owner)
+
+    def _bind(self, listeners: Listeners) -> Callable[..., None]:
+        event, shape = self.event, self.shape
+
+        def on(callback: Callable[..., Any]) -> None:
+            listeners.add(event, callback, shape)
+
+        return on
+
+
+class StaticOff(_StaticName):
+    """Declares an ArkTS static ``offX(callback=None)``: ``off(event, callback)``, every shape."""
+
+    dynamic = "off"
+
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> StaticOff: ...
     @overload
     def __get__(self, obj: Any, owner: type[Any]) -> Callable[..., None]: ...
 
     def __get__(self, obj: Any, owner: type[Any]) -> Any:
-        if obj is None:
-            return self
-        listeners: Listeners = obj._listeners
+        return super().__get__(obj, owner)
+
+    def _bind(self, listeners: Listeners) -> Callable[..., None]:
         event = self.event
 
         def off(callback: Callable[..., Any] | None = None) -> None:
             listeners.remove(event, callback)
 
-        off.__name__ = off.__qualname__ = self.name
-        off.__doc__ = f"ArkTS static name of off({event!r}, callback)."
         return off
