@@ -4,6 +4,12 @@ from ohws import webSocket
 ws = webSocket.createWebSocket()
 ws.on('message', lambda err, data: print(data))
 ws.connect("ws://127.0.0.1:8080").result(timeout=10)
+
+Scripts can pull messages instead (SPEC 13):
+
+with ohws.connect("ws://127.0.0.1:8080", timeout=10) as ws:
+    ws.send("hello")
+    print(ws.receive(timeout=5))
 """
 
 from . import webSocket
@@ -13,6 +19,7 @@ from ._policy import setNetworkPolicy
 from ._promise import Promise
 from ._state import State
 from ._version import __version__
+from ._websocket import connect
 from .webSocket import (
     ClientCert,
     CloseResult,
@@ -62,6 +69,7 @@ __all__ = [
     "WebSocketServer",
     "WebSocketServerConfig",
     "__version__",
+    "connect",
     "createWebSocket",
     "createWebSocketServer",
     "setNetworkPolicy",

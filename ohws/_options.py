@@ -29,6 +29,7 @@ DEFAULT_PING_INTERVAL = 30
 DEFAULT_CONNECT_TIMEOUT = 30.0
 DEFAULT_CLOSE_TIMEOUT = 5.0
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_QUEUE = 64
 MAX_CLOSE_REASON_BYTES = 123
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -71,6 +72,7 @@ class ConnectOptions:
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     reconnect: ReconnectSpec | None = None
+    max_queue: int = DEFAULT_MAX_QUEUE  # the script-style receive queue (SPEC 13); 0 = no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +285,7 @@ _OPTION_KEYS = (
     "closeTimeout",
     "maxMessageSize",
     "reconnect",
+    "maxQueue",
 )
 
 
@@ -297,6 +300,9 @@ def parse_options(raw: object) -> ConnectOptions:
     max_size = int_value(raw, "maxMessageSize")
     if max_size is not None and max_size < 0:
         raise parameter_error(f"options.maxMessageSize must be >= 0, got {max_size}")
+    max_queue = int_value(raw, "maxQueue")
+    if max_queue is not None and max_queue < 0:
+        raise parameter_error(f"options.maxQueue must be >= 0, got {max_queue}")
     ca_path = _get_str(raw, "caPath")
     connect_timeout = _get_seconds(raw, "connectTimeout", allow_zero=False)
     close_timeout = _get_seconds(raw, "closeTimeout", allow_zero=True)
@@ -315,6 +321,7 @@ def parse_options(raw: object) -> ConnectOptions:
         close_timeout=DEFAULT_CLOSE_TIMEOUT if close_timeout is None else close_timeout,
         max_message_size=DEFAULT_MAX_MESSAGE_SIZE if max_size is None else max_size,
         reconnect=_parse_reconnect(raw.get("reconnect")),
+        max_queue=DEFAULT_MAX_QUEUE if max_queue is None else max_queue,
     )
 
 

@@ -4,6 +4,10 @@ A ``concurrent.futures.Future`` with JavaScript's ``then``/``catch``/``finally_`
 ``await`` support. Library threads settle promises directly, never through a lane, so a
 callback may block on a promise without deadlocking the library. Handlers run on the lane
 of the connection that made the promise.
+
+A promise rejected and then collected without anyone having looked at the error (``result``,
+``exception``, ``then``/``catch``/``finally_``, ``await``, a callback) is logged at WARNING on
+the ``ohws`` logger, as asyncio does for futures: a failure nobody handles is still visible.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar, cast
 
 from ._dispatch import Lane, run_user_code
 
 __all__ = ["Promise"]
+
+logger = logging.getLogger("ohws")
 
 T = TypeVar("T")
 _NO_HANDLER = object()
@@ -28,6 +35,29 @@ class Promise(concurrent.futures.Future[T]):
     def __init__(self, lane: Lane | None = None) -> None:
         super().__init__()
         self._lane = lane or Lane()
+        self._observed = False  # someone looked (or will look) at the outcome
+
+    def __del__(self) -> None:
+        if self._observed:
+            return
+        try:
+            if not self.done():
+                return
+            error = concurrent.futures.Future.exception(self, 0)
+            if error is not None:
+                logger.warning("ohws: a Promise was rejected and nobody retrieved the error: %r", error)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def result(self, timeout: float | None = None) -> T:
+        """The value once fulfilled; raises the rejection (``BusinessError``) or ``TimeoutError``."""
+        self._observed = True
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The rejection once settled, or None; ``TimeoutError`` after ``timeout`` seconds."""
+        self._observed = True
+        return super().exception(timeout)
 
     def cancel(self) -> bool:
         """Promises cannot be cancelled (as in JavaScript); always False."""
@@ -45,8 +75,17 @@ class Promise(concurrent.futures.Future[T]):
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 self.set_exception(error)
 
+    def _mark_observed(self) -> None:
+        """The library handles this outcome itself: a rejection is not worth a warning."""
+        self._observed = True
+
+    def _on_settled(self, fn: Callable[[BaseException | None], None]) -> None:
+        """Library hook: ``fn(error or None)`` on the settling thread; not an observation."""
+        self.add_done_callback(lambda _: fn(concurrent.futures.Future.exception(self, 0)))
+
     def _deliver(self, callback: Callable[[Any, Any], object]) -> None:
         """Call ``callback(err, value)`` on the lane once settled (the callback style)."""
+        self._observed = True
 
         def done(_: concurrent.futures.Future[T]) -> None:
             error = self.exception()
@@ -64,6 +103,7 @@ class Promise(concurrent.futures.Future[T]):
         on_rejected: Callable[[BaseException], Any] | None = None,
     ) -> Promise[Any]:
         """A new promise settled by the handler's return value or exception."""
+        self._observed = True
         derived: Promise[Any] = Promise(self._lane)
 
         def settle() -> None:
@@ -119,6 +159,7 @@ class Promise(concurrent.futures.Future[T]):
             self._resolve(outcome)
 
     def __await__(self) -> Generator[Any, None, T]:
+        self._observed = True
         return asyncio.wrap_future(self).__await__()
 
     @classmethod

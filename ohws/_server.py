@@ -26,7 +26,7 @@ from . import _policy
 from ._connection import Connection, EventSink, read_head
 from ._dispatch import Dispatcher, Lane, run_user_code
 from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
-from ._events import Listeners
+from ._events import Listeners, StaticOff, StaticOn
 from ._handshake import HandshakeError, HeadTooLarge
 from ._messages import encode_message
 from ._options import CloseSpec, ConnectOptions, parse_close_options
@@ -218,6 +218,16 @@ class WebSocketServer:
     def on(self, type: str, callback: Callable[..., Any]) -> None:
         """Add ``callback`` for ``type``; raises BusinessError(401) for bad arguments."""
         self._listeners.add(type, callback)
+
+    # ArkTS static names (API 23+, SPEC 5.1): the same listener lists and shapes as on/off.
+    onConnect = StaticOn("connect")  # cb(WebSocketConnection)
+    offConnect = StaticOff("connect")
+    onMessageReceive = StaticOn("messageReceive")  # cb(WebSocketMessage)
+    offMessageReceive = StaticOff("messageReceive")
+    onWebSocketServerClose = StaticOn("close")  # cb(connection, CloseResult)
+    offWebSocketServerClose = StaticOff("close")
+    onWebSocketServerError = StaticOn("error")  # cb(err)
+    offWebSocketServerError = StaticOff("error")
 
     def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
         """Remove ``callback`` (or all) for ``type``; raises BusinessError(401)."""

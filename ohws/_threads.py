@@ -68,6 +68,7 @@ class Pool:
             with count_lock:
                 self._idle -= 1
             fn(*args)
+            del fn, args  # an idle worker must not keep its last job's objects alive
             if me.name != idle_name:
                 me.name = idle_name
 

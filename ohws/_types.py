@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 __all__ = [
     "ClientCert",
@@ -84,6 +84,7 @@ class WebSocketRequestOptions(TypedDict, total=False):
     connectTimeout: float | None
     closeTimeout: float | None
     maxMessageSize: int | None
+    maxQueue: int | None
     reconnect: bool | ReconnectOptions | None
 
 
@@ -98,8 +99,20 @@ ResponseHeaders = dict[str, str | list[str]]
 """Handshake response headers: lower-cased name -> value, or a list for repeated names."""
 
 
+class _Indexable:
+    """Read a result both ways, as ArkTS samples do: ``value.status`` and ``value['status']``."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def __getitem__(self, key: str) -> Any:
+        if isinstance(key, str) and key in self.__dataclass_fields__:
+            return getattr(self, key)
+        raise KeyError(key)
+
+
 @dataclass(frozen=True, slots=True)
-class OpenResult:
+class OpenResult(_Indexable):
     """Payload of the ``open`` event."""
 
     status: int
@@ -107,7 +120,7 @@ class OpenResult:
 
 
 @dataclass(frozen=True, slots=True)
-class WebSocketOpenInfo:
+class WebSocketOpenInfo(_Indexable):
     """Payload of the ``openInfo`` event; ``protocol`` keeps the server's exact case."""
 
     status: int
@@ -116,7 +129,7 @@ class WebSocketOpenInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class ReconnectInfo:
+class ReconnectInfo(_Indexable):
     """Payload of the ``reconnect`` event (extension): the attempt about to be made (1 for
     the first since the connection was last open) and the seconds waited before it."""
 
@@ -125,7 +138,7 @@ class ReconnectInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class CloseResult:
+class CloseResult(_Indexable):
     """Payload of the ``close`` event."""
 
     code: int
@@ -151,7 +164,7 @@ class WebSocketServerConfig(TypedDict, total=False):
 
 
 @dataclass(frozen=True, slots=True)
-class WebSocketConnection:
+class WebSocketConnection(_Indexable):
     """One client of a ``WebSocketServer``, identified by its address."""
 
     clientIP: str
@@ -159,7 +172,7 @@ class WebSocketConnection:
 
 
 @dataclass(frozen=True, slots=True)
-class WebSocketMessage:
+class WebSocketMessage(_Indexable):
     """Payload of the server's ``messageReceive`` event."""
 
     clientConnection: WebSocketConnection

@@ -7,26 +7,33 @@ arguments. Callbacks always run on the connection's lane, never on the caller's 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
 from typing import Any, overload
 
 from . import _policy
 from ._connection import ClientConnection, EventSink
 from ._dispatch import Dispatcher, Lane, logger, run_user_code
 from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
-from ._events import Listeners
+from ._events import Listeners, StaticOff, StaticOn, value_only
 from ._messages import encode_message
-from ._options import parse_close_options, parse_options
+from ._options import DEFAULT_CLOSE_TIMEOUT, parse_close_options, parse_options
 from ._promise import Promise
+from ._receive import Ended, QueuedSink, ReceiveQueue
 from ._reconnect import ReconnectSession, check_reconnect_policy
 from ._state import State
 from ._tls import check_cert_files, make_ssl_context
 from ._types import WebSocketCloseOptions, WebSocketRequestOptions
 from ._url import parse_url
 
-__all__ = ["WebSocket", "createWebSocket"]
+__all__ = ["WebSocket", "connect", "createWebSocket"]
+
+#: how much longer than ``closeTimeout`` leaving a ``with`` block waits for CLOSED: the
+#: connection aborts at ``closeTimeout``, then tears down.
+_CLOSE_GRACE = 1.0
 
 AsyncCallback = Callable[[BusinessError | None, Any], Any]
 
@@ -53,18 +60,28 @@ class _Sink(EventSink):
     """Turns connection events into lane jobs that look listeners up again at delivery time.
 
     An event nobody listens to when it happens is dropped at once (SPEC 5: never buffered for a
-    later listener), which also spares a dispatch thread a wake-up.
+    later listener), which also spares a dispatch thread a wake-up. An ``error`` of an open
+    connection that nobody listens to is logged (WARNING) instead: no promise carries it. (An
+    error before open rejects the connect promise, which logs it if nobody looks.)
     """
 
-    __slots__ = ("_lane", "_listeners")
+    __slots__ = ("_lane", "_listeners", "_opened", "report_unheard_errors")
 
     def __init__(self, lane: Lane, listeners: Listeners) -> None:
         self._lane = lane
         self._listeners = listeners
+        self._opened = False
+        self.report_unheard_errors = True
 
     def emit(self, event: str, *args: Any) -> None:
         if self._listeners.get(event):
             self._lane.submit(self._deliver, event, args)
+        elif event == "error" and self._opened and self.report_unheard_errors:
+            logger.warning("ohws: the connection failed and no 'error' listener is registered: %s", args[0])
+        if event == "open":
+            self._opened = True
+        elif event == "close":
+            self._opened = False
 
     def emit_message(self, data: str | bytes) -> None:
         get = self._listeners.get
@@ -102,10 +119,25 @@ class WebSocket:
     def __init__(self, dispatcher: Dispatcher | None = None) -> None:
         self._lane = Lane(dispatcher)
         self._listeners = Listeners()
-        self._sink = _Sink(self._lane, self._listeners)
+        self._sink: EventSink = _Sink(self._lane, self._listeners)
         self._connection_lock = threading.Lock()
         self._connection: ClientConnection | None = None
         self._session: ReconnectSession | None = None  # with the reconnect option
+        self._queue: ReceiveQueue | None = None  # the script style's (SPEC 13), from ohws.connect
+        self._close_timeout = DEFAULT_CLOSE_TIMEOUT
+
+    def _enable_queue(self) -> None:
+        """Give this (new, never connected) WebSocket a receive queue: ``ohws.connect`` does."""
+        assert self._connection is None
+        inner = _Sink(self._lane, self._listeners)
+        inner.report_unheard_errors = False  # receive() and iteration report them
+        self._queue = ReceiveQueue(self._set_reading_paused)
+        self._sink = QueuedSink(inner, self._queue)
+
+    def _set_reading_paused(self, paused: bool) -> None:
+        connection = self._connection
+        if connection is not None:
+            connection.set_reading_paused(paused)
 
     def __repr__(self) -> str:
         return f"<ohws.WebSocket state={self.state.name}>"
@@ -135,6 +167,22 @@ class WebSocket:
     def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
         """Remove ``callback`` (or every callback) for ``type``; raises BusinessError(401)."""
         self._listeners.remove(type, callback)
+
+    # ArkTS static names (API 23+, SPEC 5.1): the same listener lists as on/off.
+    onOpen = StaticOn("open", value_only)  # cb(OpenResult)
+    offOpen = StaticOff("open")
+    onOpenInfo = StaticOn("openInfo", value_only)  # cb(WebSocketOpenInfo); extension
+    offOpenInfo = StaticOff("openInfo")
+    onMessage = StaticOn("message")  # cb(err, data)
+    offMessage = StaticOff("message")
+    onWebSocketClose = StaticOn("close")  # cb(err, CloseResult)
+    offWebSocketClose = StaticOff("close")
+    onWebSocketError = StaticOn("error")  # cb(err)
+    offWebSocketError = StaticOff("error")
+    onDataEnd = StaticOn("dataEnd")  # cb()
+    offDataEnd = StaticOff("dataEnd")
+    onHeaderReceive = StaticOn("headerReceive")  # cb(headers)
+    offHeaderReceive = StaticOff("headerReceive")
 
     # ------------------------------------------------------------------ helpers
     def _new_promise(self) -> Promise[bool]:
@@ -193,6 +241,11 @@ class WebSocket:
                     )
                 context = make_ssl_context(options) if target.secure else None
                 promise: Promise[bool] = Promise(self._lane)
+                self._close_timeout = options.close_timeout
+                queue = self._queue
+                if queue is not None:
+                    queue.begin(options.max_queue)
+                    promise._on_settled(lambda error: _open_failed(queue, error))
                 session = None
                 if options.reconnect is not None:
                     sink = self._sink
@@ -274,6 +327,8 @@ class WebSocket:
             _policy.check_permission()
         except BusinessError as exc:
             return self._failed(callback, exc)
+        if self._queue is not None:
+            self._queue.discard()
         promise: Promise[bool] = Promise(self._lane)
         connection, session = self._connection, self._session
         if connection is None:
@@ -283,6 +338,118 @@ class WebSocket:
         else:
             connection.close(spec, promise)
         return self._outcome(callback, promise)
+
+    # ------------------------------------------------------------------ script style (SPEC 13)
+    def _require_queue(self, what: str) -> ReceiveQueue:
+        if self._queue is None:
+            raise unknown_error(
+                f"{what} needs a WebSocket made by ohws.connect(); one from createWebSocket() has no"
+                " receive queue and delivers messages to 'message' listeners only"
+            )
+        return self._queue
+
+    def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message (``str`` or ``bytes``), in order, blocking up to ``timeout`` seconds.
+
+        ``TimeoutError`` when none came in time (a later one stays queued for the next call).
+        Errors: 2302999 once the connection is CLOSED and the queue is empty (the message gives
+        the close code and reason), or on a WebSocket not made by ``ohws.connect``; 401 for a bad
+        ``timeout``. Any thread, a GUI thread or a callback included: the reader thread fills
+        the queue, never the lane, so nothing waits for the caller.
+        """
+        queue = self._require_queue("receive()")
+        try:
+            return queue.get(_check_timeout(timeout, "receive(timeout)"))
+        except Ended as end:
+            raise end.as_receive_error() from None
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """``for message in ws``: every message until CLOSED; raises the ``error`` of an abnormal
+        close (1006, 1002, 1007, 1009) at the end instead of stopping."""
+        return _iterate(self._require_queue("iteration"))
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        """``async for message in ws``: as ``for``, without blocking the event loop."""
+        return _aiterate(self._require_queue("async iteration"))
+
+    def __enter__(self) -> WebSocket:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close with 1000 unless CLOSED, and wait until CLOSED (at most ``closeTimeout``)."""
+        if self.state is State.CLOSED:
+            return
+        closing = self.close()
+        assert closing is not None
+        with contextlib.suppress(BusinessError, TimeoutError):
+            closing.result(self._close_timeout + _CLOSE_GRACE)
+
+
+def _check_timeout(timeout: object, where: str) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+        raise parameter_error(f"{where} must be None or a number of seconds >= 0, not {timeout!r}")
+    return float(timeout)
+
+
+def _open_failed(queue: ReceiveQueue, error: BaseException | None) -> None:
+    """The connect promise settled: a failure ends the queue (there is no ``close`` event)."""
+    if isinstance(error, BusinessError):
+        queue.closed(None, error)
+
+
+def _iterate(queue: ReceiveQueue) -> Iterator[str | bytes]:
+    while True:
+        try:
+            yield queue.get(None)
+        except Ended as end:
+            if end.error is not None:
+                raise end.error from None
+            return
+
+
+async def _aiterate(queue: ReceiveQueue) -> AsyncIterator[str | bytes]:
+    while True:
+        try:
+            yield await queue.get_async()
+        except Ended as end:
+            if end.error is not None:
+                raise end.error from None
+            return
+
+
+def connect(
+    url: str,
+    options: WebSocketRequestOptions | None = None,
+    *,
+    timeout: float | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> WebSocket:
+    """The script style (SPEC 13): a WebSocket with a receive queue, returned once OPEN.
+
+    Raises the ``BusinessError`` the connect promise would reject with (401, 201, 2302001,
+    2302002, 2302998, 2302999, 200), or ``TimeoutError`` when it is not open within ``timeout``
+    seconds (the attempt is aborted as ``close()`` would). Messages are kept from the handshake
+    on, at most ``maxQueue`` (default 64, 0 = no limit) before the reader stops reading.
+    """
+    limit = _check_timeout(timeout, "ohws.connect(timeout)")
+    ws = WebSocket(dispatcher)
+    ws._enable_queue()
+    opening = ws.connect(url, options)
+    try:
+        opening.result(limit)
+    except TimeoutError:
+        closing = ws.close()
+        assert closing is not None
+        closing._mark_observed()  # the abort is ours; its outcome is no news
+        raise TimeoutError(f"ohws.connect: {url} was not open within {limit:g}s") from None
+    return ws
 
 
 def createWebSocket(dispatcher: Dispatcher | None = None) -> WebSocket:

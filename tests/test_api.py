@@ -62,6 +62,7 @@ def test_public_surface_is_pinned() -> None:
             "WebSocketServer",
             "WebSocketServerConfig",
             "__version__",
+            "connect",
             "createWebSocket",
             "createWebSocketServer",
             "setNetworkPolicy",

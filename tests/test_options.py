@@ -34,13 +34,16 @@ def test_defaults() -> None:
     assert parse_options(None) == expected
     assert parse_options({}) == expected
     assert (
-        parse_options(dict.fromkeys(("header", "caPath", "proxy", "pingInterval", "closeTimeout")))
+        parse_options(
+            dict.fromkeys(("header", "caPath", "proxy", "pingInterval", "closeTimeout", "maxQueue"))
+        )
         == expected
     )
     assert (expected.ping_interval, expected.pong_timeout) == (30, 30)
     assert expected.connect_timeout == DEFAULT_CONNECT_TIMEOUT == 30.0
     assert expected.close_timeout == DEFAULT_CLOSE_TIMEOUT == 5.0
     assert expected.max_message_size == DEFAULT_MAX_MESSAGE_SIZE == 64 * 1024 * 1024
+    assert expected.max_queue == 64
     assert expected.proxy == "system"
     assert expected.skip_verify is False
 
@@ -68,6 +71,7 @@ def test_every_key_parses() -> None:
             "connectTimeout": 2.5,
             "closeTimeout": 0,
             "maxMessageSize": 0,
+            "maxQueue": 0,
         }
     )
     assert parsed.headers == (("X-App", "1"), ("Authorization", "Bearer t"))
@@ -80,6 +84,7 @@ def test_every_key_parses() -> None:
     assert parsed.min_tls is TlsProtocol.TLS_V_1_2
     assert parsed.origin_port is True
     assert (parsed.connect_timeout, parsed.close_timeout, parsed.max_message_size) == (2.5, 0.0, 0)
+    assert parsed.max_queue == 0
 
 
 def test_secrets_stay_out_of_reprs() -> None:
@@ -121,6 +126,9 @@ def test_unknown_key_is_named() -> None:
         ("connectTimeout", "1", "options.connectTimeout"),
         ("closeTimeout", [], "options.closeTimeout"),
         ("maxMessageSize", 1.0, "options.maxMessageSize"),
+        ("maxQueue", 1.5, "options.maxQueue"),
+        ("maxQueue", True, "options.maxQueue"),
+        ("maxQueue", "64", "options.maxQueue"),
     ],
 )
 def test_wrong_type_is_401_naming_the_key(key: str, value: Any, word: str) -> None:
@@ -193,6 +201,7 @@ def test_heartbeat_out_of_range(raw: dict[str, int], word: str) -> None:
         ({"closeTimeout": -0.5}, ">= 0"),
         ({"connectTimeout": float("nan")}, "finite"),
         ({"maxMessageSize": -1}, ">= 0"),
+        ({"maxQueue": -1}, "options.maxQueue must be >= 0"),
         ({"minSupportTlsProtocol": 7}, "0..3"),
         ({"minSupportTlsProtocol": True}, "TlsProtocol"),
     ],

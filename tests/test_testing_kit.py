@@ -165,3 +165,9 @@ def test_testing_an_app_with_the_stub(ohws_stub_server: StubServer) -> None:
         time.sleep(0.01)
     assert app.replies == ["hello"]
     app.ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_stop_right_after_start_is_quiet() -> None:
+    """A StubServer stopped before its accept thread ran raises nothing in that thread."""
+    for _ in range(50):
+        StubServer().stop()

@@ -219,7 +219,10 @@ class StubServer:
 
     # ------------------------------------------------------------------ serving
     def _accept(self) -> None:
-        self._listener.settimeout(0.5)  # where shutdown() does not wake accept(), notice stop anyway
+        try:
+            self._listener.settimeout(0.5)  # where shutdown() does not wake accept(), notice stop anyway
+        except OSError:  # stop() came first
+            return
         for n in itertools.count(1):
             try:
                 sock, _ = self._listener.accept()

@@ -79,6 +79,20 @@ def ohws_blocking_exchange(url: str, n: int, payload: Any) -> float:
     return n / elapsed
 
 
+def ohws_receive_exchange(url: str, n: int, payload: Any) -> float:
+    """The script style: ohws.connect, send, receive() — as websocket-client's send/recv."""
+    import ohws
+
+    ws = ohws.connect(url, {"proxy": "no-proxy", "maxMessageSize": 0}, timeout=TIMEOUT)
+    started = time.perf_counter()
+    for _ in range(n):
+        ws.send(payload)
+        ws.receive(TIMEOUT)
+    elapsed = time.perf_counter() - started
+    ws.close().result(TIMEOUT)
+    return n / elapsed
+
+
 def ohws_flood(url: str, n: int) -> float:
     from ohws import webSocket
 
@@ -373,6 +387,8 @@ def measure(client: str, scenario: str, ws_port: int, tcp_port: int, count: int)
             return {"rate": tcp_exchange(tcp_port, count, window)}
         if client == "ohws-blocking":
             return {"rate": ohws_blocking_exchange(echo, count, payload)}
+        if client == "ohws-receive":
+            return {"rate": ohws_receive_exchange(echo, count, payload)}
         return {"rate": exchanges[client](echo, count, window, payload)}
     if scenario == "flood":
         floods = {"ohws": ohws_flood, "websocket-client": wsc_flood, "WebSocketApp": app_flood, "websockets": wsk_flood}

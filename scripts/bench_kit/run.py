@@ -25,7 +25,11 @@ ROOT = HERE.parent.parent
 
 PEERS = ["websocket-client", "WebSocketApp", "websockets"]
 SCENARIOS: dict[str, dict[str, Any]] = {
-    "rtt64": {"count": 5000, "quick": 200, "clients": ["ohws", "ohws-blocking", *PEERS, "raw-tcp", "node-ws"]},
+    "rtt64": {
+        "count": 5000,
+        "quick": 200,
+        "clients": ["ohws", "ohws-blocking", "ohws-receive", *PEERS, "raw-tcp", "node-ws"],
+    },
     "win32": {"count": 20000, "quick": 500, "clients": ["ohws", *PEERS, "raw-tcp", "node-ws"]},
     "big1m": {"count": 100, "quick": 5, "clients": ["ohws", "ohws-blocking", *PEERS, "node-ws"]},
     "flood": {"count": 100000, "quick": 1000, "clients": ["ohws", *PEERS, "node-ws"]},
@@ -41,7 +45,8 @@ SERVER_SCENARIOS: dict[str, dict[str, Any]] = {
     "server-connect": {"mode": "connect", "clients": 10, "count": 2000, "quick": 50},
 }
 LOWER_IS_BETTER = {"open_s", "echo_s", "rss_mb", "threads"}
-REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking"}  # shown, not counted as peers
+REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking", "ohws-receive"}  # shown, not counted as peers
+RECV_PEERS = ["websocket-client", "websockets"]  # the blocking recv() loops ohws-receive is measured against
 
 
 def start_server() -> tuple[subprocess.Popen[str], int, int]:
@@ -160,7 +165,9 @@ def main() -> int:
         for scenario, metrics in samples.items()
     }
     rows = []
-    client_header = ["scenario", "metric", "ohws", *PEERS, "ohws-blocking", "raw-tcp", "node-ws", "ohws/best"]
+    client_header = [
+        "scenario", "metric", "ohws", *PEERS, "ohws-blocking", "ohws-receive", "raw-tcp", "node-ws", "ohws/best"
+    ]
     server_header = ["scenario", "metric", *(f"{kind} server" for kind in SERVERS), f"ohws/{SERVER_PEER}"]
     for header, peers, names in (
         (client_header, PEERS, [n for n in medians if n in SCENARIOS]),
@@ -183,6 +190,12 @@ def main() -> int:
                 cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio)]
                 print(" | ".join(cells))
                 rows.append({"scenario": scenario, "metric": metric, "medians": values, "ohws_vs_best_peer": ratio})
+    for scenario, metrics in medians.items():
+        values = metrics.get("rate", {})
+        recv_peers = [values[p] for p in RECV_PEERS if p in values]
+        if "ohws-receive" in values and recv_peers:
+            ratio = values["ohws-receive"] / max(recv_peers)
+            print(f"{scenario}: ohws.connect/receive vs the best blocking recv() ({', '.join(RECV_PEERS)}): {ratio:.2f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
