@@ -148,7 +148,9 @@ def cmd_connect(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 
     threading.Thread(target=pump_stdin, name="ohws-cli-stdin", daemon=True).start()
     try:
-        return ended.get()
+        while True:  # short waits: Ctrl-C is seen even when another thread caught the signal
+            with contextlib.suppress(queue.Empty):
+                return ended.get(timeout=0.2)
     except KeyboardInterrupt:
         with contextlib.suppress(BusinessError):
             ws.close().result(10)
@@ -190,6 +192,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO)
         return _serve(args, out, err, cleanup)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, cleanup: contextlib.ExitStack) -> int:
     log = Printer(out)
     server = createWebSocketServer()
@@ -208,11 +214,13 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, cleanup: contextl
     log(f"listening on {scheme}://{host}:{server.port}")
     if args.tls:
         log(f"CA certificate for clients: {ca_path} (ohws connect --ca {ca_path} ...), deleted on exit")
-    stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
-        stop.wait()
+        signal.signal(signal.SIGTERM, _interrupt)  # stop on SIGTERM as on Ctrl-C
+    with contextlib.suppress(KeyboardInterrupt):
+        # Short sleeps, not one long wait: a signal that the kernel delivers to another thread
+        # runs its Python handler only when the main thread next wakes up.
+        while True:
+            time.sleep(0.2)
     log("stopping")
     server.stop().result(20)
     return EXIT_OK
