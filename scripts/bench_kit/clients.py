@@ -30,6 +30,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def scale_metrics(n: int, rss_before_kb: int, opened: float, echoed: float) -> dict[str, float]:
+    """What every scale client reports: times, RSS added per connection, threads."""
+    return {
+        "open_s": opened,
+        "echo_s": echoed,
+        "rss_kb_per_conn": (current_rss_kb() - rss_before_kb) / n,
+        "threads": threading.active_count(),
+    }
+
+
 # ---------------------------------------------------------------- ohws
 
 
@@ -130,6 +148,10 @@ def ohws_churn(url: str, n: int) -> float:
 def ohws_scale(url: str, n: int) -> dict[str, float]:
     from ohws import webSocket
 
+    warm = webSocket.createWebSocket()  # the pools and the timer exist before the baseline
+    warm.connect(url, {"proxy": "no-proxy"}).result(TIMEOUT)
+    warm.close().result(TIMEOUT)
+    rss_before = current_rss_kb()
     sockets = [webSocket.createWebSocket() for _ in range(n)]
     echoes: queue.SimpleQueue[Any] = queue.SimpleQueue()
     for ws in sockets:
@@ -145,7 +167,8 @@ def ohws_scale(url: str, n: int) -> dict[str, float]:
     for _ in range(n):
         echoes.get(timeout=TIMEOUT)
     echoed = time.perf_counter() - started
-    metrics = {"open_s": opened, "echo_s": echoed, "rss_mb": peak_rss_mb(), "threads": threading.active_count()}
+    del promises
+    metrics = scale_metrics(n, rss_before, opened, echoed)
     for promise in [ws.close() for ws in sockets]:
         promise.result(TIMEOUT)
     return metrics
@@ -195,6 +218,8 @@ def wsc_churn(url: str, n: int) -> float:
 
 def blocking_scale(connect: Callable[[], Any], n: int) -> dict[str, float]:
     """Open ``n`` blocking connections one by one, then one echo on each."""
+    connect().close()
+    rss_before = current_rss_kb()
     started = time.perf_counter()
     sockets = [connect() for _ in range(n)]
     opened = time.perf_counter() - started
@@ -204,7 +229,7 @@ def blocking_scale(connect: Callable[[], Any], n: int) -> dict[str, float]:
     for ws in sockets:
         ws.recv()
     echoed = time.perf_counter() - started
-    metrics = {"open_s": opened, "echo_s": echoed, "rss_mb": peak_rss_mb(), "threads": threading.active_count()}
+    metrics = scale_metrics(n, rss_before, opened, echoed)
     for ws in sockets:
         ws.close()
     return metrics
@@ -277,6 +302,7 @@ def app_scale(url: str, n: int) -> dict[str, float]:
 
     opened_all = threading.Semaphore(0)
     echoes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    rss_before = current_rss_kb()
     apps = [
         websocket.WebSocketApp(
             url, on_open=lambda app: opened_all.release(), on_message=lambda app, data: echoes.put(data)
@@ -296,7 +322,7 @@ def app_scale(url: str, n: int) -> dict[str, float]:
     for _ in range(n):
         echoes.get(timeout=TIMEOUT)
     echoed = time.perf_counter() - started
-    metrics = {"open_s": opened, "echo_s": echoed, "rss_mb": peak_rss_mb(), "threads": threading.active_count()}
+    metrics = scale_metrics(n, rss_before, opened, echoed)
     for app in apps:
         app.close()
     return metrics
@@ -348,6 +374,35 @@ def wsk_scale(url: str, n: int) -> dict[str, float]:
 # ---------------------------------------------------------------- raw TCP (the floor)
 
 
+def bare_thread_scale(port: int, n: int) -> dict[str, float]:
+    """The floor of the thread-per-connection shape: ``n`` TCP connections to the raw echo
+    server, each with a thread blocked in ``recv(2048)``; then one byte echoed on each."""
+    echoes: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def reader(sock: socket.socket) -> None:
+        while data := sock.recv(2048):
+            echoes.put(data)
+
+    rss_before = current_rss_kb()
+    started = time.perf_counter()
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+    for sock in sockets:
+        threading.Thread(target=reader, args=(sock,), daemon=True).start()
+    opened = time.perf_counter() - started
+    started = time.perf_counter()
+    for sock in sockets:
+        sock.sendall(b"x")
+    for _ in range(n):
+        echoes.get(timeout=TIMEOUT)
+    echoed = time.perf_counter() - started
+    metrics = scale_metrics(n, rss_before, opened, echoed)
+    for sock in sockets:
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+    return metrics
+
+
+
 def tcp_exchange(port: int, n: int, window: int) -> float:
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -396,7 +451,9 @@ def measure(client: str, scenario: str, ws_port: int, tcp_port: int, count: int)
     if scenario == "churn":
         churns = {"ohws": ohws_churn, "websocket-client": wsc_churn, "WebSocketApp": app_churn, "websockets": wsk_churn}
         return {"rate": churns[client](echo, count)}
-    if scenario == "scale":
+    if scenario.startswith("scale"):
+        if client == "bare-thread":
+            return bare_thread_scale(tcp_port, count)
         scales = {"ohws": ohws_scale, "websocket-client": wsc_scale, "WebSocketApp": app_scale, "websockets": wsk_scale}
         return scales[client](echo, count)
     raise SystemExit(f"unknown scenario {scenario}")

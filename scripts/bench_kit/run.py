@@ -34,7 +34,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "big1m": {"count": 100, "quick": 5, "clients": ["ohws", "ohws-blocking", *PEERS, "node-ws"]},
     "flood": {"count": 100000, "quick": 1000, "clients": ["ohws", *PEERS, "node-ws"]},
     "churn": {"count": 300, "quick": 20, "clients": ["ohws", *PEERS]},
-    "scale": {"count": 1000, "quick": 50, "clients": ["ohws", *PEERS]},
+    "scale": {"count": 1000, "quick": 50, "clients": ["ohws", *PEERS, "bare-thread"]},
+    # 10,000 connections: websocket-client (no thread per connection) and the bare-thread floor
+    "scale10k": {"count": 10000, "quick": 100, "clients": ["ohws", "websocket-client", "bare-thread"]},
 }
 #: server scenarios: each echo server in turn, driven by the same Node load client (node_load.js)
 SERVERS = ["ohws", "websockets", "node-ws"]
@@ -44,8 +46,8 @@ SERVER_SCENARIOS: dict[str, dict[str, Any]] = {
     "server-echo100": {"mode": "echo", "clients": 100, "count": 100000, "quick": 1000},
     "server-connect": {"mode": "connect", "clients": 10, "count": 2000, "quick": 50},
 }
-LOWER_IS_BETTER = {"open_s", "echo_s", "rss_mb", "threads"}
-REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking", "ohws-receive"}  # shown, not counted as peers
+LOWER_IS_BETTER = {"open_s", "echo_s", "rss_kb_per_conn", "threads"}
+REFERENCES = {"raw-tcp", "node-ws", "ohws-blocking", "ohws-receive", "bare-thread"}  # shown, not counted as peers
 RECV_PEERS = ["websocket-client", "websockets"]  # the blocking recv() loops ohws-receive is measured against
 
 
@@ -166,7 +168,16 @@ def main() -> int:
     }
     rows = []
     client_header = [
-        "scenario", "metric", "ohws", *PEERS, "ohws-blocking", "ohws-receive", "raw-tcp", "node-ws", "ohws/best"
+        "scenario",
+        "metric",
+        "ohws",
+        *PEERS,
+        "ohws-blocking",
+        "ohws-receive",
+        "raw-tcp",
+        "node-ws",
+        "bare-thread",
+        "ohws/best",
     ]
     server_header = ["scenario", "metric", *(f"{kind} server" for kind in SERVERS), f"ohws/{SERVER_PEER}"]
     for header, peers, names in (
@@ -190,6 +201,11 @@ def main() -> int:
                 cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio)]
                 print(" | ".join(cells))
                 rows.append({"scenario": scenario, "metric": metric, "medians": values, "ohws_vs_best_peer": ratio})
+    for scenario, metrics in medians.items():
+        rss = metrics.get("rss_kb_per_conn", {})
+        if "ohws" in rss and rss.get("bare-thread"):
+            floor = rss["bare-thread"]
+            print(f"{scenario}: ohws RSS per connection {rss['ohws']:.1f} KB = {rss['ohws'] / floor:.2f} x the bare-thread floor ({floor:.1f} KB)")
     for scenario, metrics in medians.items():
         values = metrics.get("rate", {})
         recv_peers = [values[p] for p in RECV_PEERS if p in values]
