@@ -196,14 +196,19 @@ class QueuedSink(EventSink):
     delays a ``message`` callback of a message already read).
     """
 
-    __slots__ = ("_inner", "_queue")
+    __slots__ = ("_inner", "_queue", "reconnecting")
 
     def __init__(self, inner: EventSink, queue: ReceiveQueue) -> None:
         self._inner = inner
         self._queue = queue
+        #: whether another connection follows this end (the reconnect option): then the
+        #: queue goes on, one queue across reconnects (SPEC 14)
+        self.reconnecting: Callable[[], bool] = lambda: False
 
     def emit(self, event: str, *args: Any) -> None:
         self._inner.emit(event, *args)
+        if event in ("error", "close") and self.reconnecting():
+            return
         if event == "error":
             self._queue.failed(args[0])
         elif event == "close":

@@ -76,12 +76,14 @@ class ReconnectSession(ConnectionObserver):
         connect: Callable[[ReconnectSession], ClientConnection],
         publish: Callable[[ClientConnection], None],
         check_policy: Callable[[], None],
+        on_over: Callable[[], None] = lambda: None,
     ) -> None:
         self._spec = spec
         self._sink = sink
         self._connect = connect
         self._publish = publish
         self._check_policy = check_policy
+        self._on_over = on_over  # reconnecting has given up (the receive queue ends)
         self._lock = threading.Lock()
         self._attempt = 0  # attempts since the connection was last open
         self._gap = False  # no open connection, and another attempt is planned or running
@@ -89,6 +91,7 @@ class ReconnectSession(ConnectionObserver):
         self._ever_opened = False  # a first connect that fails is not retried
         self._timer: TimerHandle | None = None
         self._pending: list[_Pending] = []
+        self._stopped: list[_Pending] | None = None  # a final failed attempt's, until it is reported
         self._draw = random.uniform
 
     # ------------------------------------------------------------------ facade side
@@ -146,11 +149,15 @@ class ReconnectSession(ConnectionObserver):
     def open_failing(self, connection: ClientConnection) -> None:
         """An attempt failed, its ``error`` not out yet: if it is final, CLOSED before it."""
         if not self._ever_opened or not connection.retryable:
-            self._give_up(None)  # the attempt's error is the final one
+            self._stopped = self._stop()  # the attempt's error is the final one
 
     def open_failed(self, connection: ClientConnection, error: BusinessError) -> None:
         """An attempt failed (its ``error`` is out): plan the next one, unless it was final."""
-        self._plan(parse_retry_after(connection.retry_after, time.time()), error)
+        stopped, self._stopped = self._stopped, None
+        if stopped is not None:
+            self._end(stopped, None)
+        else:
+            self._plan(parse_retry_after(connection.retry_after, time.time()), error)
 
     def ended(self, connection: ClientConnection) -> None:
         """A connection that was open has ended (its ``close`` is out): reconnect if asked."""
@@ -199,21 +206,32 @@ class ReconnectSession(ConnectionObserver):
         try:
             self._check_policy()
         except BusinessError as exc:
-            self._sink.emit("error", exc)
-            self._give_up(None)
+            self._give_up(exc)
             return
         self._publish(self._connect(self))
 
     def _give_up(self, error: BusinessError | None) -> None:
+        stopped = self._stop()
+        if stopped is not None:
+            self._end(stopped, error)
+
+    def _stop(self) -> list[_Pending] | None:
+        """Over (state CLOSED): return the sends still kept, or None if it was over already."""
         with self._lock:
             if self._over:
-                return
+                return None
             self._over = True
             self._gap = False
             pending, self._pending = self._pending, []
+            return pending
+
+    def _end(self, pending: list[_Pending], error: BusinessError | None) -> None:
+        """Report the end of reconnecting: the final error, the sends that will never go."""
         if error is not None:
             self._sink.emit("error", error)
         _reject(pending, "reconnecting stopped before the message was sent")
+        if self._ever_opened:
+            self._on_over()
 
 
 def _reject(pending: list[_Pending], why: str) -> None:

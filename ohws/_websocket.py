@@ -133,6 +133,7 @@ class WebSocket:
         inner.report_unheard_errors = False  # receive() and iteration report them
         self._queue = ReceiveQueue(self._set_reading_paused)
         self._sink = QueuedSink(inner, self._queue)
+        self._sink.reconnecting = lambda: self.state is State.CONNECTING
 
     def _set_reading_paused(self, paused: bool) -> None:
         connection = self._connection
@@ -254,7 +255,12 @@ class WebSocket:
                         return ClientConnection(target, options, context, sink, None, observer)
 
                     session = ReconnectSession(
-                        options.reconnect, sink, attempt, self._publish, check_reconnect_policy(target.host)
+                        options.reconnect,
+                        sink,
+                        attempt,
+                        self._publish,
+                        check_reconnect_policy(target.host),
+                        on_over=(lambda: queue.closed(None)) if queue is not None else (lambda: None),
                     )
                 self._session = session
                 self._connection = ClientConnection(target, options, context, self._sink, promise, session)

@@ -337,3 +337,42 @@ def test_state_is_connecting_from_the_peers_reconnecting_close_frame_on(ws: WebS
         assert ws.state is State.CONNECTING
         assert code_of(ws.connect(raw.url)) == 2302003
         release.set()
+
+
+def test_script_style_keeps_one_queue_across_reconnects(server: WebSocketServer) -> None:
+    """ohws.connect with reconnect: messages before and after a server restart come through
+    the same receive queue; iteration does not end at the drop."""
+    import ohws
+
+    server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
+    url = start(server)
+    port = server.port
+    with ohws.connect(url, {"reconnect": FAST}, timeout=TIMEOUT) as client:
+        client.send("before")
+        assert client.receive(TIMEOUT) == "before"
+        reconnecting = threading.Event()
+        client.on("reconnect", lambda info: reconnecting.set())
+        server.stop().result(TIMEOUT)
+        assert reconnecting.wait(TIMEOUT)
+        assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)
+        client.send("after")  # kept until the next open, then written
+        assert next(iter(client)) == "after"
+
+
+def test_script_style_iteration_ends_with_the_error_when_reconnecting_gives_up(
+    server: WebSocketServer,
+) -> None:
+    """When reconnecting gives up, receive() (bounded here) and then iteration raise the final
+    error instead of waiting for a connection that will not come."""
+    import ohws
+
+    url = start(server)
+    client = ohws.connect(url, {"reconnect": {**FAST, "maxRetries": 1}}, timeout=TIMEOUT)
+    server.stop().result(TIMEOUT)
+    with pytest.raises(BusinessError) as info:
+        client.receive(TIMEOUT)
+    assert "gave up reconnecting after 1 attempt(s)" in str(info.value)
+    with pytest.raises(BusinessError):
+        for _ in client:
+            pass
+    assert client.state is State.CLOSED
