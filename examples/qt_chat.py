@@ -75,10 +75,17 @@ class ChatWindow(QWidget):
         )
         ws.on("close", lambda err, value: self.closed(value))
         ws.on("error", lambda err: self.log(f"error: {err.message}"))
+        # Reconnect after a drop or a server restart; sends made meanwhile wait for the next open.
+        ws.on(
+            "reconnect",
+            lambda info: self.log(f"reconnecting… (attempt {info.attempt} in {info.delay:.1f} s)"),
+        )
         self.ws = ws
         self.connect_button.setEnabled(False)
         self.log(f"connecting to {self.url.text()} ...")
-        ws.connect(self.url.text(), lambda err, ok: err and self.connect_button.setEnabled(True))
+        ws.connect(
+            self.url.text(), {"reconnect": True}, lambda err, ok: err and self.connect_button.setEnabled(True)
+        )
 
     def opened(self) -> None:
         self.log("connected")
@@ -86,6 +93,9 @@ class ChatWindow(QWidget):
         self.send_button.setEnabled(True)
 
     def closed(self, value: ohws.CloseResult) -> None:
+        if self.ws is not None and self.ws.state is ohws.State.CONNECTING:
+            self.log(f"connection lost: code {value.code} {value.reason}".rstrip())
+            return  # a reconnect event follows; the buttons stay as they are
         self.log(f"closed: code {value.code} {value.reason}".rstrip())
         self.connect_button.setEnabled(True)
         self.disconnect_button.setEnabled(False)

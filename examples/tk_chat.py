@@ -66,10 +66,15 @@ class ChatWindow:
         )
         ws.on("close", lambda err, value: self.closed(value))
         ws.on("error", lambda err: self.log(f"error: {err.message}"))
+        # Reconnect after a drop or a server restart; sends made meanwhile wait for the next open.
+        ws.on(
+            "reconnect",
+            lambda info: self.log(f"reconnecting… (attempt {info.attempt} in {info.delay:.1f} s)"),
+        )
         self.ws = ws
         self.connect_button.configure(state="disabled")
         self.log(f"connecting to {self.url.get()} ...")
-        ws.connect(self.url.get(), lambda err, ok: err and self.connect_failed(err))
+        ws.connect(self.url.get(), {"reconnect": True}, lambda err, ok: err and self.connect_failed(err))
 
     def connect_failed(self, err: Any) -> None:
         self.connect_button.configure(state="normal")
@@ -80,6 +85,9 @@ class ChatWindow:
         self.send_button.configure(state="normal")
 
     def closed(self, value: ohws.CloseResult) -> None:
+        if self.ws is not None and self.ws.state is ohws.State.CONNECTING:
+            self.log(f"connection lost: code {value.code} {value.reason}".rstrip())
+            return  # a reconnect event follows; the buttons stay as they are
         self.log(f"closed: code {value.code} {value.reason}".rstrip())
         self.connect_button.configure(state="normal")
         self.disconnect_button.configure(state="disabled")

@@ -190,6 +190,36 @@ def test_qt_example_chats_with_the_embedded_server(qt_app: Any, tmp_path: Path) 
         server.stop().result(TIMEOUT)
 
 
+def test_qt_example_shows_reconnecting_and_carries_on(qt_app: Any) -> None:
+    """examples/qt_chat.py when its server restarts: "reconnecting…" in the window, then
+    connected again, and the next message is echoed (the reconnect option, SPEC 14)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    example = load_example("qt_chat")
+    server = example.start_echo_server()
+    port = server.port
+    try:
+        window = example.ChatWindow(f"ws://127.0.0.1:{port}")
+        window.show()
+        QTest.mouseClick(window.connect_button, Qt.MouseButton.LeftButton)
+        assert qt_wait(lambda: "connected" in window.log_view.toPlainText())
+        server.stop().result(TIMEOUT)
+        assert qt_wait(lambda: "reconnecting… (attempt 1" in window.log_view.toPlainText())
+        assert "connection lost: code 1001" in window.log_view.toPlainText()
+        assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)  # same echo
+        assert qt_wait(lambda: window.log_view.toPlainText().count("connected") == 2)
+        QTest.keyClicks(window.entry, "after the restart")
+        QTest.keyClick(window.entry, Qt.Key.Key_Return)
+        assert qt_wait(lambda: "server: after the restart" in window.log_view.toPlainText())
+        QTest.mouseClick(window.disconnect_button, Qt.MouseButton.LeftButton)
+        assert qt_wait(lambda: "closed: code 1000" in window.log_view.toPlainText())
+        window.close()
+    finally:
+        if server.port is not None:
+            server.stop().result(TIMEOUT)
+
+
 def test_importing_ohws_imports_no_toolkit() -> None:
     """import ohws pulls in neither tkinter nor PySide6."""
     import subprocess
