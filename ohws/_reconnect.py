@@ -105,11 +105,17 @@ class ReconnectSession(ConnectionObserver):
         return connection.unasked_end() in RECONNECTING_CODES
 
     def queue(
-        self, opcode: Opcode, payload: bytes, make_promise: Callable[[], Promise[bool]]
+        self,
+        connection: ClientConnection,
+        opcode: Opcode,
+        payload: bytes,
+        make_promise: Callable[[], Promise[bool]],
     ) -> Promise[bool] | None:
-        """Keep a send made between connections; None when there is no gap (send it now)."""
+        """Keep a send made once a reconnecting end is known, for the next connection; None
+        when the current connection should take it (it is open and staying)."""
+        ending = connection.unasked_end() in RECONNECTING_CODES
         with self._lock:
-            if not self._gap or self._over:
+            if self._over or not (self._gap or ending):
                 return None
             promise = make_promise()
             self._pending.append(_Pending(opcode, payload, promise))

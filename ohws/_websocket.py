@@ -297,7 +297,7 @@ class WebSocket:
         if connection is None:
             error = unknown_error("the WebSocket is not open (never connected)")
             return self._failed(callback, error)
-        promise = None if session is None else session.queue(opcode, payload, self._new_promise)
+        promise = None if session is None else session.queue(connection, opcode, payload, self._new_promise)
         if promise is None:
             promise = connection.send(opcode, payload, self._new_promise)
         if promise is not None:

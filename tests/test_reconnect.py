@@ -323,10 +323,15 @@ def test_close_while_the_peer_close_is_answered_does_not_reconnect(ws: WebSocket
 
 def test_state_is_connecting_from_the_peers_reconnecting_close_frame_on(ws: WebSocket) -> None:
     """While the lane still runs the callbacks queued before a 1012 close frame (so our close
-    reply waits), the state already reads CONNECTING, and connect() is 2302003."""
+    reply waits), the state already reads CONNECTING, connect() is 2302003, and a send is kept
+    for the next connection."""
     held, release = threading.Event(), threading.Event()
     script = _hold_then_close(1012)
-    with RawServer(_scripts(script, lambda peer: peer.handshake()), connections=2) as raw:
+    def next_connection(peer: RawPeer) -> bytes:
+        peer.handshake()
+        return peer.recv_frame()[2]
+
+    with RawServer(_scripts(script, next_connection), connections=2) as raw:
         ws.on("message", lambda err, data: (held.set(), release.wait(TIMEOUT)))
         # closeTimeout past TIMEOUT: the reply waits for the held lane for the whole test
         ws.connect(raw.url, {"reconnect": FAST, "closeTimeout": 30}).result(TIMEOUT)  # type: ignore[union-attr]
@@ -336,7 +341,11 @@ def test_state_is_connecting_from_the_peers_reconnecting_close_frame_on(ws: WebS
             time.sleep(0.01)  # until the reader has seen the close frame
         assert ws.state is State.CONNECTING
         assert code_of(ws.connect(raw.url)) == 2302003
+        kept = ws.send("for the next connection")  # not written to the closing one
         release.set()
+        assert kept.result(TIMEOUT) is True  # type: ignore[union-attr]
+        raw.result()  # the first connection's script
+        assert raw.result() == b"for the next connection"
 
 
 def test_script_style_keeps_one_queue_across_reconnects(server: WebSocketServer) -> None:

@@ -1,8 +1,10 @@
 """scripts/soak: long runs that show no growth and no loss (not part of CI).
 
 1. connect/close cycles: threads, file descriptors and RSS before and after (deltas);
-2. many concurrent connections x many messages of random sizes: content and order checked;
-3. a steady-rate run: p50/p99 callback latency (send -> echo callback), and final deltas.
+2. reconnect cycles: an ohws server in this process closes the client with 1012 (and every
+   20th cycle stops and restarts), the client reconnects; the same deltas;
+3. many concurrent connections x many messages of random sizes: content and order checked;
+4. a steady-rate run: p50/p99 callback latency (send -> echo callback), and final deltas.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def usage() -> dict[str, float]:
     rss_pages = int(Path("/proc/self/statm").read_text().split()[1])
     return {
         "threads": len(threads),
-        "connection_threads": sum(name.startswith(("ohws-reader-", "ohws-writer-")) for name in threads),
+        "connection_threads": sum(name.startswith(("ohws-open-", "ohws-reader-", "ohws-writer-")) for name in threads),
         "fds": len(os.listdir("/proc/self/fd")),
         "rss_mb": rss_pages * os.sysconf("SC_PAGE_SIZE") / 2**20,
         "py_blocks": sys.getallocatedblocks(),
@@ -88,6 +90,50 @@ def cycles(url: str, count: int) -> None:
         ws.close().result(10)
     settle()
     report(f"{count} connect/close cycles in {time.monotonic() - started:.1f} s", before, usage())
+
+
+def reconnects(count: int) -> None:
+    """The reconnect option through ``count`` server-side ends: a 1012 close, and every 20th
+    cycle a server stop and restart on the same port (with failed attempts in between)."""
+    import queue
+
+    server = webSocket.createWebSocketServer()
+    clients: queue.Queue[Any] = queue.Queue()
+    server.on("connect", clients.put)
+    server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
+    server.start({"serverIP": "127.0.0.1", "serverPort": 0}).result(10)
+    port = server.port
+    opened: queue.Queue[bool] = queue.Queue()
+    echoes: queue.Queue[Any] = queue.Queue()
+    ws = webSocket.createWebSocket()
+    ws.on("open", lambda err, value: opened.put(True))
+    ws.on("message", lambda err, data: echoes.put(data))
+    options = {**OPTIONS, "reconnect": {"initialDelay": 0.01, "maxDelay": 0.05, "jitter": 0}}
+    ws.connect(f"ws://127.0.0.1:{port}", options).result(10)
+
+    def cycle(number: int) -> None:
+        client = clients.get(timeout=10)
+        opened.get(timeout=10)
+        if number % 20 == 0:
+            server.stop().result(10)
+            server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(10)
+        else:
+            server.close(client, {"code": 1012, "reason": "restart"}).result(10)
+        ws.send(f"cycle {number}")
+        if echoes.get(timeout=10) != f"cycle {number}":
+            raise AssertionError(f"cycle {number}: wrong echo")
+
+    for number in range(1, 21):  # warm-up
+        cycle(number)
+    settle()
+    before = usage()
+    started = time.monotonic()
+    for number in range(21, count + 21):
+        cycle(number)
+    settle()
+    report(f"{count} reconnect cycles in {time.monotonic() - started:.1f} s", before, usage())
+    ws.close().result(10)
+    server.stop().result(10)
 
 
 def concurrent(url: str, connections: int, messages: int, rounds: int = 2) -> None:
@@ -199,6 +245,7 @@ def _percentile(buckets: array.array[int], fraction: float) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/soak", description=__doc__)
     parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--reconnects", type=int, default=200, help="reconnect cycles (0 skips them)")
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the concurrent phase (>= 2)")
@@ -208,6 +255,8 @@ def main() -> int:
     server, url = start_server()
     try:
         cycles(url, args.cycles)
+        if args.reconnects:
+            reconnects(args.reconnects)
         concurrent(url, args.connections, args.messages, max(args.rounds, 2))
         if args.minutes:
             steady(url, args.minutes, args.rate)
