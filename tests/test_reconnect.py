@@ -327,6 +327,7 @@ def test_state_is_connecting_from_the_peers_reconnecting_close_frame_on(ws: WebS
     for the next connection."""
     held, release = threading.Event(), threading.Event()
     script = _hold_then_close(1012)
+
     def next_connection(peer: RawPeer) -> bytes:
         peer.handshake()
         return peer.recv_frame()[2]
