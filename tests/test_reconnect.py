@@ -17,6 +17,8 @@ from ohws import BusinessError, ReconnectInfo, State, WebSocket, WebSocketServer
 from ohws._options import ReconnectSpec, parse_options
 from ohws._reconnect import backoff_delay, parse_retry_after
 
+from .certs import Certs
+from .proxies import PROXY_PASSWORD, PROXY_USER, Pproxy
 from .server_support import ServerEvents, code_of, start
 from .servers import TIMEOUT, RawPeer, RawServer
 
@@ -386,3 +388,39 @@ def test_script_style_iteration_ends_with_the_error_when_reconnecting_gives_up(
         for _ in client:
             pass
     assert client.state is State.CLOSED
+
+
+def test_wss_through_an_http_proxy_reconnects(
+    server: WebSocketServer, ws: WebSocket, certs: Certs, proxy: Pproxy, tmp_path: Any
+) -> None:
+    """wss:// through an authenticating HTTP CONNECT proxy: after a server restart each attempt
+    goes through the proxy again, verifies the certificate again, and the connection carries on."""
+    cert, key = certs.server_files(tmp_path)
+    server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
+    start(server, serverCert={"certPath": cert, "keyPath": key})
+    port = server.port
+    assert port is not None
+    timeline = Timeline(ws)
+    options = {
+        "reconnect": FAST,
+        "caPath": str(certs.ca_pem),
+        "proxy": {
+            "host": "127.0.0.1",
+            "port": proxy.port,
+            "username": PROXY_USER,
+            "password": PROXY_PASSWORD,
+        },
+    }
+    ws.connect(f"wss://localhost:{port}", options).result(TIMEOUT)  # type: ignore[union-attr]
+    timeline.expect("open")
+    tunnels = proxy.log.read_text(errors="replace").count(f"-> localhost:{port}")
+    server.stop().result(TIMEOUT)
+    timeline.expect("close", "reconnect")
+    assert server.start(
+        {"serverIP": "127.0.0.1", "serverPort": port, "serverCert": {"certPath": cert, "keyPath": key}}
+    ).result(TIMEOUT)
+    while (event := timeline.next())[0] != "open":
+        assert event[0] in ("error", "reconnect")
+    assert proxy.log.read_text(errors="replace").count(f"-> localhost:{port}") > tunnels
+    ws.send("through the tunnel again")
+    assert timeline.expect("message")[0][1] == "through the tunnel again"
