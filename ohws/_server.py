@@ -394,7 +394,12 @@ class WebSocketServer:
         except BusinessError as exc:
             return Promise.rejected(exc, self._lane)
         outcome = client.send(opcode, payload, self._new_promise)
-        return self._written if outcome is None else outcome
+        if outcome is None:
+            return self._written
+        # A send that fails because that client went away is told by its close (and error)
+        # event; an echo that never looks at its promise must not log it (SPEC 11).
+        outcome._mark_observed()
+        return outcome
 
     def close(
         self, connection: WebSocketConnection, options: WebSocketCloseOptions | None = None

@@ -394,3 +394,26 @@ def test_threads_and_descriptors_end_with_their_clients(server: WebSocketServer)
         time.sleep(0.05)
     assert not alive
     assert _open_fds() <= fds_before
+
+
+def test_a_client_gone_while_its_reply_is_written_logs_nothing_above_info(
+    server: WebSocketServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SPEC 11: a client that hangs up while a 4 MB reply to it is being written ends with its
+    close event; the echo's unread, rejected send promise logs nothing above INFO."""
+    import gc
+
+    events = ServerEvents(server)
+    server.on("messageReceive", lambda message: server.send(b"y" * 4_000_000, message.clientConnection))
+    start(server)
+    assert server.port is not None
+    with caplog.at_level(logging.INFO, logger="ohws"):
+        for _ in range(3):
+            raw = RawClient(server.port)
+            raw.handshake()
+            raw.send_frame(0x1, b"x")
+            assert raw.sock.recv(1024)  # the reply has started; most of it is still to be written
+            raw.close()
+            events.wait_for("close")
+        gc.collect()
+    assert not [r for r in caplog.records if r.levelno > logging.INFO]
