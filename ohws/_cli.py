@@ -197,6 +197,8 @@ def _interrupt(*_: object) -> None:
 
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, cleanup: contextlib.ExitStack) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # stop on SIGTERM as on Ctrl-C
     log = Printer(out)
     server = createWebSocketServer()
     start_echo_server(server, log)
@@ -214,8 +216,6 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO, cleanup: contextl
     log(f"listening on {scheme}://{host}:{server.port}")
     if args.tls:
         log(f"CA certificate for clients: {ca_path} (ohws connect --ca {ca_path} ...), deleted on exit")
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)  # stop on SIGTERM as on Ctrl-C
     with contextlib.suppress(KeyboardInterrupt):
         # Short sleeps, not one long wait: a signal that the kernel delivers to another thread
         # runs its Python handler only when the main thread next wakes up.

@@ -29,11 +29,15 @@ class Certs:
     client_cert: Path
     client_keys: dict[str, Path]  # "pkcs8", "traditional", "pkcs8-encrypted", "traditional-encrypted"
 
-    def server_files(self, folder: Path, key_password: bytes | None = None) -> tuple[str, str]:
-        """The server certificate chain and its key as PEM files (for ``serverCert``)."""
+    def server_files(
+        self, folder: Path, key_password: bytes | None = None, leaf: trustme.LeafCert | None = None
+    ) -> tuple[str, str]:
+        """A server certificate chain (``leaf``, default the good one) and its key as PEM files
+        (for ``serverCert``)."""
+        leaf = leaf or self.server
         cert, key = folder / "server.pem", folder / "server.key"
-        cert.write_bytes(b"".join(blob.bytes() for blob in self.server.cert_chain_pems))
-        private = serialization.load_pem_private_key(self.server.private_key_pem.bytes(), password=None)
+        cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+        private = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
         encryption: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(key_password)
             if key_password

@@ -204,7 +204,8 @@ def test_qt_example_shows_reconnecting_and_carries_on(qt_app: Any) -> None:
         window.show()
         QTest.mouseClick(window.connect_button, Qt.MouseButton.LeftButton)
         assert qt_wait(lambda: "connected" in window.log_view.toPlainText())
-        server.stop().result(TIMEOUT)
+        stopping = server.stop()  # not .result() here: the client's close reply needs this thread
+        assert qt_wait(stopping.done) and stopping.result(0) is True
         assert qt_wait(lambda: "reconnecting… (attempt 1" in window.log_view.toPlainText())
         assert "connection lost: code 1001" in window.log_view.toPlainText()
         assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)  # same echo

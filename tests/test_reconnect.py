@@ -124,8 +124,8 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
 
 def test_server_restart_reconnects_with_events_in_order(server: WebSocketServer, ws: WebSocket) -> None:
     """stop(): close 1001, state CONNECTING (never CLOSED), then per failed attempt
-    reconnect(k, delay) and error, each attempt after its jittered delay; start() again on the
-    same port: open, and messages flow."""
+    reconnect(k, delay within the jitter) and error; start() again on the same port: open, and
+    messages flow. (How long each wait really is: the next test, timed by the server.)"""
     server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
     url = start(server)
     port = server.port
@@ -133,18 +133,16 @@ def test_server_restart_reconnects_with_events_in_order(server: WebSocketServer,
     ws.connect(url, {"reconnect": FAST}).result(TIMEOUT)  # type: ignore[union-attr]
     timeline.expect("open")
     server.stop().result(TIMEOUT)
-    (_, result, _), (_, info, planned) = timeline.expect("close", "reconnect")
+    (_, result, _), (_, info, _) = timeline.expect("close", "reconnect")
     assert result.code == 1001
     assert ws.state is State.CONNECTING
     for attempt in (1, 2):
         assert isinstance(info, ReconnectInfo) and info.attempt == attempt
         bounds = FAST["initialDelay"] * 2 ** (attempt - 1)
         assert bounds * 0.75 <= info.delay <= bounds * 1.25
-        ((_, error, failed_at),) = timeline.expect("error")
+        ((_, error, _),) = timeline.expect("error")
         assert error.code == 200 and "refused" in str(error)
-        # "planned" is when the reconnect callback ran, a moment after the wait began
-        assert info.delay - 0.05 <= failed_at - planned <= info.delay + 1.0
-        ((_, info, planned),) = timeline.expect("reconnect")
+        ((_, info, _),) = timeline.expect("reconnect")
         assert ws.state is State.CONNECTING
     assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)
     while (event := timeline.next())[0] != "open":
@@ -152,6 +150,42 @@ def test_server_restart_reconnects_with_events_in_order(server: WebSocketServer,
     assert ws.state is State.OPEN
     ws.send("after the restart")
     assert timeline.expect("message")[0][1] == "after the restart"
+
+
+def test_attempts_are_spaced_by_the_jittered_backoff(ws: WebSocket) -> None:
+    """Timed by the server: after a 1012 close, attempt k comes delay_k after the previous one
+    (delay_k as announced by reconnect(k, delay_k), within initialDelay * factor**(k-1) +- jitter),
+    well below maxDelay (5 s). Attempts 1-2 are dropped at once (a network failure)."""
+    spec = {"initialDelay": 0.4, "maxDelay": 5.0, "factor": 2, "jitter": 0.25}
+    times: list[float] = []
+
+    def first(peer: RawPeer) -> None:
+        peer.handshake()
+        times.append(time.monotonic())  # before the close leaves: the client's wait starts after
+        peer.send_close(1012, "restart")
+        peer.recv_until(0x8)
+
+    def dropped(peer: RawPeer) -> None:
+        times.append(time.monotonic())
+
+    def welcome(peer: RawPeer) -> None:
+        times.append(time.monotonic())
+        peer.handshake()
+        peer.recv_until(0x8)
+
+    with RawServer(_scripts(first, dropped, dropped, welcome), connections=4) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": spec})
+        got = timeline.expect(
+            "open", "close", "reconnect", "error", "reconnect", "error", "reconnect", "open"
+        )
+        delays = [value.delay for event, value, _ in got if event == "reconnect"]
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert [value.attempt for event, value, _ in got if event == "reconnect"] == [1, 2, 3]
+    for k, delay in enumerate(delays, start=1):
+        nominal = 0.4 * 2 ** (k - 1)
+        assert nominal * 0.75 <= delay <= nominal * 1.25
+        assert delay <= times[k] - times[k - 1] <= delay + 0.5  # connect and refusal on a loaded machine
 
 
 def test_sends_during_the_gap_arrive_after_the_next_open_in_order(
@@ -211,6 +245,12 @@ def _open_then_close(code: int) -> Any:
     return script
 
 
+def _stay_open(peer: RawPeer) -> None:
+    """Handshake, then stay until the client closes (the fixture's close at the end)."""
+    peer.handshake()
+    peer.recv_until(0x8)
+
+
 def _scripts(*scripts: Any) -> Any:
     """One RawServer script that plays ``scripts`` for its successive connections."""
     order: queue.Queue[Any] = queue.Queue()
@@ -222,10 +262,11 @@ def _scripts(*scripts: Any) -> Any:
 @pytest.mark.parametrize("code", [1001, 1011, 1012, 1013, 1014])
 def test_reconnecting_close_codes(code: int, ws: WebSocket) -> None:
     """A peer close with 1001, 1011, 1012, 1013 or 1014 reconnects."""
-    with RawServer(_scripts(_open_then_close(code), lambda peer: peer.handshake()), connections=2) as raw:
+    with RawServer(_scripts(_open_then_close(code), _stay_open), connections=2) as raw:
         timeline = Timeline(ws)
         ws.connect(raw.url, {"reconnect": FAST})
         timeline.expect("open", "close", "reconnect", "open")
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]  # lets the second script end
 
 
 @pytest.mark.parametrize("code", [1000, 1003, 4000])
@@ -246,18 +287,40 @@ def test_503_with_retry_after_waits_at_least_that_long(ws: WebSocket) -> None:
     accepted: list[float] = []
 
     def busy(peer: RawPeer) -> None:
+        answered.append(time.monotonic())  # before the answer: the client's wait starts after
         peer.handshake("503 Service Unavailable", [("Retry-After", "2")])
-        answered.append(time.monotonic())
 
     def welcome(peer: RawPeer) -> None:
         accepted.append(time.monotonic())
-        peer.handshake()
+        _stay_open(peer)
 
     with RawServer(_scripts(_open_then_close(1012), busy, welcome), connections=3) as raw:
         timeline = Timeline(ws)
         ws.connect(raw.url, {"reconnect": {**FAST, "maxDelay": 5.0}})
         timeline.expect("open", "close", "reconnect", "error", "reconnect", "open")
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
     assert 2.0 <= accepted[0] - answered[0] <= 3.5
+
+
+def test_retry_after_is_capped_at_max_delay(ws: WebSocket) -> None:
+    """Retry-After: 30 with maxDelay 1: the next attempt comes after 1 s, not 30."""
+    answered: list[float] = []
+    accepted: list[float] = []
+
+    def busy(peer: RawPeer) -> None:
+        answered.append(time.monotonic())
+        peer.handshake("503 Service Unavailable", [("Retry-After", "30")])
+
+    def welcome(peer: RawPeer) -> None:
+        accepted.append(time.monotonic())
+        _stay_open(peer)
+
+    with RawServer(_scripts(_open_then_close(1012), busy, welcome), connections=3) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": {**FAST, "maxDelay": 1.0}})
+        timeline.expect("open", "close", "reconnect", "error", "reconnect", "open")
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert 1.0 <= accepted[0] - answered[0] <= 2.0
 
 
 def test_403_stops_reconnecting(ws: WebSocket) -> None:
@@ -273,8 +336,19 @@ def test_403_stops_reconnecting(ws: WebSocket) -> None:
         assert ws.state is State.CLOSED
 
 
-def test_close_during_the_wait_cancels_it(ws: WebSocket) -> None:
-    """close() while waiting for the next attempt resolves at once; no attempt follows."""
+def test_close_during_the_wait_cancels_it(ws: WebSocket, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() while waiting for the next attempt resolves at once, cancels the wait's timer,
+    and no attempt follows."""
+    from ohws import _reconnect
+
+    handles: list[Any] = []
+    real_call_later = _reconnect.call_later
+
+    def recording_call_later(delay: float, fn: Any) -> Any:
+        handles.append(real_call_later(delay, fn))
+        return handles[-1]
+
+    monkeypatch.setattr(_reconnect, "call_later", recording_call_later)
     connections: list[int] = []
 
     def counted(peer: RawPeer) -> None:
@@ -290,6 +364,7 @@ def test_close_during_the_wait_cancels_it(ws: WebSocket) -> None:
         assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
         assert time.monotonic() - began < 0.5
         assert ws.state is State.CLOSED
+        assert len(handles) == 1 and handles[0].cancelled
         assert timeline.quiet_for(2.0)  # twice the delay the attempt would have waited
         assert connections == [1]
 
@@ -315,6 +390,10 @@ def test_close_while_the_peer_close_is_answered_does_not_reconnect(ws: WebSocket
         ws.on("message", lambda err, data: (held.set(), release.wait(TIMEOUT)))
         ws.connect(raw.url, {"reconnect": FAST}).result(TIMEOUT)  # type: ignore[union-attr]
         assert held.wait(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT  # until the reader has read the 1012 close frame
+        while ws.state is not State.CONNECTING:
+            assert time.monotonic() < deadline, "the close frame was never read"
+            time.sleep(0.01)
         closing = ws.close()
         release.set()
         assert closing.result(TIMEOUT) is True  # type: ignore[union-attr]
@@ -339,7 +418,9 @@ def test_state_is_connecting_from_the_peers_reconnecting_close_frame_on(ws: WebS
         # closeTimeout past TIMEOUT: the reply waits for the held lane for the whole test
         ws.connect(raw.url, {"reconnect": FAST, "closeTimeout": 30}).result(TIMEOUT)  # type: ignore[union-attr]
         assert held.wait(TIMEOUT)
-        deadline = time.monotonic() + 2.0  # the raw server gives up at TIMEOUT, not before
+        # Not TIMEOUT: at TIMEOUT the raw server gives up, and the end it causes would also
+        # read CONNECTING; the reader sees the close frame within milliseconds.
+        deadline = time.monotonic() + 2.0
         while ws.state is not State.CONNECTING and time.monotonic() < deadline:
             time.sleep(0.01)  # until the reader has seen the close frame
         assert ws.state is State.CONNECTING
@@ -359,16 +440,30 @@ def test_script_style_keeps_one_queue_across_reconnects(server: WebSocketServer)
     server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
     url = start(server)
     port = server.port
+    got: queue.Queue[Any] = queue.Queue()
+
+    def iterate(client: WebSocket) -> None:
+        try:
+            for message in client:  # one loop, started before the drop
+                got.put(message)
+        except BusinessError as exc:
+            got.put(exc)
+        got.put("<iteration ended>")
+
     with ohws.connect(url, {"reconnect": FAST}, timeout=TIMEOUT) as client:
+        reader = threading.Thread(target=iterate, args=(client,), daemon=True)
+        reader.start()
         client.send("before")
-        assert client.receive(TIMEOUT) == "before"
+        assert got.get(timeout=TIMEOUT) == "before"
         reconnecting = threading.Event()
         client.on("reconnect", lambda info: reconnecting.set())
         server.stop().result(TIMEOUT)
         assert reconnecting.wait(TIMEOUT)
         assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT)
         client.send("after")  # kept until the next open, then written
-        assert next(iter(client)) == "after"
+        assert got.get(timeout=TIMEOUT) == "after"  # the same loop, still running
+    reader.join(TIMEOUT)
+    assert got.get(timeout=TIMEOUT) == "<iteration ended>"  # leaving the with block ended it
 
 
 def test_script_style_iteration_ends_with_the_error_when_reconnecting_gives_up(
@@ -390,11 +485,38 @@ def test_script_style_iteration_ends_with_the_error_when_reconnecting_gives_up(
     assert client.state is State.CLOSED
 
 
+def test_a_certificate_that_no_longer_verifies_stops_reconnecting(
+    server: WebSocketServer, ws: WebSocket, certs: Certs, tmp_path: Any
+) -> None:
+    """Each attempt verifies the server's certificate again: after a restart with a certificate
+    for another host name, the attempt fails with the verification error, which is final
+    (SPEC 14): state CLOSED, no further reconnect event."""
+    cert, key = certs.server_files(tmp_path)
+    start(server, serverCert={"certPath": cert, "keyPath": key})
+    port = server.port
+    timeline = Timeline(ws)
+    ws.connect(f"wss://localhost:{port}", {"reconnect": FAST, "caPath": str(certs.ca_pem)}).result(TIMEOUT)  # type: ignore[union-attr]
+    timeline.expect("open")
+    server.stop().result(TIMEOUT)
+    timeline.expect("close", "reconnect")
+    other = tmp_path / "other"
+    other.mkdir()
+    cert, key = certs.server_files(other, leaf=certs.wrong_host)
+    config = {"serverIP": "127.0.0.1", "serverPort": port, "serverCert": {"certPath": cert, "keyPath": key}}
+    assert server.start(config).result(TIMEOUT)
+    while (event := timeline.next())[0] == "reconnect" or "refused" in str(event[1]):
+        pass  # attempts made before the restart
+    assert event[0] == "error" and "certificate verification failed" in str(event[1])
+    assert ws.state is State.CLOSED
+    assert timeline.quiet_for(0.5)  # a retry would announce itself with a reconnect event at once
+
+
 def test_wss_through_an_http_proxy_reconnects(
     server: WebSocketServer, ws: WebSocket, certs: Certs, proxy: Pproxy, tmp_path: Any
 ) -> None:
-    """wss:// through an authenticating HTTP CONNECT proxy: after a server restart each attempt
-    goes through the proxy again, verifies the certificate again, and the connection carries on."""
+    """wss:// through an authenticating HTTP CONNECT proxy: after a server restart the attempt
+    opens a new tunnel through the proxy, and the connection carries on. (That each attempt
+    verifies the certificate again: the test before.)"""
     cert, key = certs.server_files(tmp_path)
     server.on("messageReceive", lambda message: server.send(message.data, message.clientConnection))
     start(server, serverCert={"certPath": cert, "keyPath": key})

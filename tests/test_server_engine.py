@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import websocket  # websocket-client, as an independent client
 
-from ohws import CloseResult, WebSocketServer, webSocket
+from ohws import BusinessError, CloseResult, WebSocketServer, webSocket
 from ohws import _server as server_module
 from ohws._options import ConnectOptions
 
@@ -168,9 +168,11 @@ def test_start_again_on_the_same_port_right_after_stop(server: WebSocketServer) 
     url = start(server)
     port = server.port
     ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
     ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
     ws.send("x").result(TIMEOUT)  # type: ignore[union-attr]
     server.stop().result(TIMEOUT)
+    assert rec.wait_for("close").value.code == 1001  # the client is CLOSED before it reconnects
     assert server.start({"serverIP": "127.0.0.1", "serverPort": port}).result(TIMEOUT) is True
     assert server.port == port
     ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
@@ -212,7 +214,9 @@ def test_handshake_refusals(server: WebSocketServer, request_bytes: bytes, statu
     if status == 426:
         assert "\r\nSec-WebSocket-Version: 13\r\n" in answer
         assert "\r\nUpgrade: websocket\r\n" in answer
-    (error,) = events.wait_for("error")
+    seen = events.collect({"error": 1})
+    assert [name for name, _ in seen] == ["error"]  # and no connect event before it
+    ((error,),) = [args for _, args in seen]
     assert error.code == 200 and error.data == str(status)
     assert f"client 127.0.0.1:{local_port}" in str(error) and why in str(error)
     assert events.events.empty() and server.listAllConnections() == []
@@ -244,9 +248,9 @@ def test_client_that_never_finishes_its_request_is_dropped(
     events = ServerEvents(server)
     start(server)
     assert server.port is not None
+    began = time.monotonic()  # before the connection: the server's clock starts after this
     raw = RawClient(server.port)
     raw.sock.sendall(upgrade_request(server.port)[:40])
-    began = time.monotonic()
     assert raw.expect_eof()
     elapsed = time.monotonic() - began
     raw.close()
@@ -293,8 +297,8 @@ def test_idle_client_is_pinged_and_dropped_without_a_pong(
     start(server)
     assert server.port is not None
     raw = RawClient(server.port)
+    began = time.monotonic()  # before the handshake: the heartbeat starts after it
     raw.handshake()
-    began = time.monotonic()
     assert raw.recv_frame()[0] == 0x9
     assert raw.expect_eof()
     elapsed = time.monotonic() - began
@@ -360,12 +364,10 @@ def test_encrypted_server_key_is_2302999(server: WebSocketServer, certs: Certs, 
     """serverCert with a password-protected key (no password can be given): start() rejects
     with 2302999 naming serverCert, and nothing listens."""
     cert, key = certs.server_files(tmp_path, key_password=b"secret")
-    error_code = code_of(
-        server.start(
-            {"serverIP": "127.0.0.1", "serverPort": 0, "serverCert": {"certPath": cert, "keyPath": key}}
-        )
-    )
-    assert error_code == 2302999
+    config = {"serverIP": "127.0.0.1", "serverPort": 0, "serverCert": {"certPath": cert, "keyPath": key}}
+    with pytest.raises(BusinessError) as info:
+        server.start(config).result(TIMEOUT)
+    assert info.value.code == 2302999 and "serverCert" in str(info.value)
     assert server.port is None
 
 
@@ -388,7 +390,12 @@ def test_threads_and_descriptors_end_with_their_clients(server: WebSocketServer)
     server.stop().result(TIMEOUT)
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        alive = [t.name for t in threading.enumerate() if t.name.startswith(("ohws-reader-", "ohws-writer-"))]
+        alive = [
+            t.name
+            for t in threading.enumerate()
+            if t.name.startswith("ohws-")
+            and not t.name.startswith(("ohws-dispatch-", "ohws-idle-", "ohws-timer"))
+        ]
         if not alive and _open_fds() <= fds_before:
             break
         time.sleep(0.05)
