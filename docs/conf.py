@@ -41,9 +41,9 @@ myst_heading_anchors = 3
 
 # The reference: type hints go into the description, members in source order.
 autodoc_typehints = "description"
-autodoc_typehints_description_target = "documented_params"
+autodoc_typehints_description_target = "all"
 autodoc_member_order = "bysource"
-autodoc_class_signature = "separated"
+autodoc_class_signature = "mixed"
 autodoc_preserve_defaults = True
 
 nitpicky = True
@@ -54,6 +54,10 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Callable"),
     ("py:class", "collections.abc.Iterator"),
     ("py:class", "collections.abc.AsyncIterator"),
+    ("py:class", "collections.abc.Iterable"),
+    ("py:class", "collections.abc.Sequence"),
+    # the traceback argument of WebSocket.__exit__ (Python's standard library)
+    ("py:class", "types.TracebackType"),
 ]
 
 # The public surface the reference must cover: checked at the end of every build (a missing
