@@ -36,6 +36,9 @@ html_theme = "furo"
 html_title = f"ohws {release}"
 html_static_path: list[str] = []
 
+# Code names keep their straight quotes: ws.on('message'), not ws.on(‘message’).
+smartquotes = False
+
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
