@@ -85,6 +85,16 @@ def test_every_public_name_has_a_reference_entry() -> None:
     assert not missing, f"no entry in docs/reference/*.rst for: {', '.join(missing)}"
 
 
+def test_error_page_has_a_section_for_every_error_code() -> None:
+    """docs/errors.md has a '### <code> `<NAME>`' section, with when and what to do, per ErrorCode."""
+    text = (DOCS / "errors.md").read_text(encoding="utf-8")
+    for code in ohws.ErrorCode:
+        heading = f"\n### {code.value} `{code.name}`\n"
+        assert heading in text, f"no section for {code.value} {code.name}"
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+        assert "**When:**" in section and "**What to do:**" in section, code.name
+
+
 # ---------------------------------------------------------------------- the guides' code
 @dataclass(frozen=True)
 class Block:
