@@ -20,7 +20,7 @@ from ohws import webSocket  # noqa: E402
 
 project = "ohws"
 author = "the ohws developers"
-copyright = "the ohws developers; Apache-2.0"  # noqa: A001 - Sphinx's name
+copyright = "the ohws developers; Apache-2.0"
 release = ohws.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -36,7 +36,7 @@ html_theme = "furo"
 html_title = f"ohws {release}"
 html_static_path: list[str] = []
 
-# Code names keep their straight quotes: ws.on('message'), not ws.on(‘message’).
+# Code names keep their straight quotes: ws.on('message') stays as written, never curled.
 smartquotes = False
 
 myst_enable_extensions = ["colon_fence", "deflist"]
@@ -66,7 +66,7 @@ nitpick_ignore = [
 # The public surface the reference must cover: checked at the end of every build (a missing
 # entry is a warning, so an error under -W), and by tests/test_docs.py on the sources.
 PUBLIC = {
-    "ohws": [name for name in ohws.__all__],
+    "ohws": list(ohws.__all__),
     "ohws.webSocket": list(webSocket.__all__),
     "ohws.testing": list(ohws.testing.__all__),
 }
@@ -77,9 +77,8 @@ def _check_public_names(app: Any, exception: BaseException | None) -> None:
         return
     from sphinx.util import logging
 
-    documented = set(app.env.domains["py"].objects) | {
-        f"{module}" for module in app.env.domains["py"].modules
-    }
+    python = app.env.domains["py"]
+    documented = set(python.objects) | set(python.modules)
     missing = [
         f"{module}.{name}"
         for module, names in PUBLIC.items()
@@ -87,9 +86,7 @@ def _check_public_names(app: Any, exception: BaseException | None) -> None:
         if f"{module}.{name}" not in documented
     ]
     if missing:
-        logging.getLogger(__name__).warning(
-            "public names without a reference entry: %s", ", ".join(missing)
-        )
+        logging.getLogger(__name__).warning("public names without a reference entry: %s", ", ".join(missing))
 
 
 def setup(app: Any) -> None:
