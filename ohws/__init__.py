@@ -1,15 +1,17 @@
 """ohws: the OpenHarmony ``@ohos.net.webSocket`` API for Python, as a synchronous threaded client.
 
-from ohws import webSocket
-ws = webSocket.createWebSocket()
-ws.on('message', lambda err, data: print(data))
-ws.connect("ws://127.0.0.1:8080").result(timeout=10)
+::
 
-Scripts can pull messages instead (SPEC 13):
+    from ohws import webSocket
+    ws = webSocket.createWebSocket()
+    ws.on('message', lambda err, data: print(data))
+    ws.connect("ws://127.0.0.1:8080").result(timeout=10)
 
-with ohws.connect("ws://127.0.0.1:8080", timeout=10) as ws:
-    ws.send("hello")
-    print(ws.receive(timeout=5))
+Scripts can pull messages instead (SPEC 13)::
+
+    with ohws.connect("ws://127.0.0.1:8080", timeout=10) as ws:
+        ws.send("hello")
+        print(ws.receive(timeout=5))
 """
 
 from . import webSocket

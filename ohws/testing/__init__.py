@@ -3,7 +3,7 @@
 ``StubServer`` is a scriptable WebSocket server on loopback; the pytest plugin (registered as
 ``ohws`` through the ``pytest11`` entry point) gives the fixtures ``ohws_stub_server`` (a running
 echo server) and ``ohws_stub_server_factory`` (make servers with any script; all stopped after
-the test).
+the test)::
 
     from ohws import webSocket
     from ohws.testing import StubServer
