@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from websockets.sync.server import ServerConnection, serve
 
@@ -49,6 +49,17 @@ def die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
+    """One line of a helper process's output, failing the test after ``timeout`` seconds
+    (``readline()`` alone waits forever for a child that hangs before printing)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), name="test-read-line", daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no line of output within {timeout}s") from None
 
 
 def echo(connection: ServerConnection) -> None:
