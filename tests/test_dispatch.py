@@ -172,3 +172,40 @@ def test_pool_keeps_at_most_max_idle_threads() -> None:
     while pool._workers > 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert pool._workers == 2
+
+
+def test_a_job_submitted_while_a_worker_takes_another_gets_its_own_thread() -> None:
+    """A worker that has taken a job but not yet counted itself busy is not idle: a job
+    submitted in that moment starts on another thread instead of waiting for the first job
+    (a reader that runs for a whole connection) to end."""
+    first_taken, go_on = threading.Event(), threading.Event()
+
+    def long_job() -> None:
+        go_on.wait(TIMEOUT)
+
+    class HandOffPause(queue.SimpleQueue):  # type: ignore[type-arg]
+        """Widens the gap between a worker's get() and its bookkeeping, as a loaded CPU can."""
+
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            item = super().get(block, timeout)
+            if item[0] is long_job:
+                first_taken.set()
+                go_on.wait(TIMEOUT)
+            return item
+
+    pool = Pool("test-handoff-", idle_seconds=1)
+    pool._jobs = HandOffPause()
+    warm = threading.Event()
+    pool.submit(warm.set)
+    assert warm.wait(TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while pool._idle < 1 and time.monotonic() < deadline:  # the worker waits for work again
+        time.sleep(0.01)
+    try:
+        pool.submit(long_job)
+        assert first_taken.wait(TIMEOUT)
+        second = threading.Event()
+        pool.submit(second.set)
+        assert second.wait(TIMEOUT), "the second job waited for the first one's thread"
+    finally:
+        go_on.set()
