@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -11,6 +14,27 @@ from ohws._heartbeat import Heartbeat
 from ohws._timer import call_later
 
 from .servers import TIMEOUT
+
+
+@contextlib.contextmanager
+def running(heartbeat: Heartbeat) -> Iterator[None]:
+    """The heartbeat started for the block, stopped after it (even when the test fails)."""
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        heartbeat.stop()
+
+
+def fails_first(calls: queue.Queue[Any], error: Exception) -> Callable[[Any], None]:
+    """A callback that puts each argument into ``calls`` and raises ``error`` on the first call."""
+
+    def callback(arg: Any) -> None:
+        calls.put(arg)
+        if calls.qsize() == 1:
+            raise error
+
+    return callback
 
 
 def test_a_failing_job_is_logged_and_later_jobs_still_run(caplog: pytest.LogCaptureFixture) -> None:
@@ -38,49 +62,27 @@ def test_a_ping_that_cannot_be_sent_does_not_stop_the_heartbeat(caplog: pytest.L
         attempts.put(payload)
         raise OSError("the socket is gone")
 
-    heartbeat = Heartbeat(1, 1, send_ping, lost.put)
-    heartbeat.start()
-    try:
+    with running(Heartbeat(1, 1, send_ping, lost.put)):
         attempts.get(timeout=TIMEOUT)
         assert "pong" in lost.get(timeout=TIMEOUT)
-    finally:
-        heartbeat.stop()
     assert "the socket is gone" in caplog.text
 
 
 def test_pings_go_on_after_a_failed_one_with_pong_timeout_zero() -> None:
     """pongTimeout 0: a ping whose sending failed is followed by the next one a pingInterval later."""
     attempts: queue.Queue[bytes] = queue.Queue()
-
-    def send_ping(payload: bytes) -> None:
-        attempts.put(payload)
-        if attempts.qsize() == 1:
-            raise OSError("first ping lost")
-
-    heartbeat = Heartbeat(1, 0, send_ping, lambda why: None)
-    heartbeat.start()
-    try:
+    send_ping = fails_first(attempts, OSError("first ping lost"))
+    with running(Heartbeat(1, 0, send_ping, lambda why: None)):
         first, second = attempts.get(timeout=TIMEOUT), attempts.get(timeout=TIMEOUT)
-    finally:
-        heartbeat.stop()
     assert first != second
 
 
 def test_a_failing_loss_report_is_retried() -> None:
     """on_lost raising (the job fails) does not end the heartbeat: the loss is reported again."""
     reports: queue.Queue[str] = queue.Queue()
-
-    def on_lost(why: str) -> None:
-        reports.put(why)
-        if reports.qsize() == 1:
-            raise RuntimeError("could not abort the socket")
-
-    heartbeat = Heartbeat(1, 1, lambda payload: None, on_lost)
-    heartbeat.start()
-    try:
+    on_lost = fails_first(reports, RuntimeError("could not abort the socket"))
+    with running(Heartbeat(1, 1, lambda payload: None, on_lost)):
         assert reports.get(timeout=TIMEOUT) == reports.get(timeout=TIMEOUT)
-    finally:
-        heartbeat.stop()
 
 
 def test_stop_ends_the_heartbeat() -> None:
