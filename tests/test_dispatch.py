@@ -142,6 +142,14 @@ def test_timer_runs_and_cancels() -> None:
     assert not cancelled.is_set()
 
 
+def wait_until_idle(pool: Pool, workers: int) -> None:
+    """Until ``workers`` of the pool wait for a job (a bounded poll of its counter)."""
+    deadline = time.monotonic() + TIMEOUT
+    while pool._idle < workers:
+        assert time.monotonic() < deadline, f"{pool._idle} of {workers} workers idle after {TIMEOUT}s"
+        time.sleep(0.01)
+
+
 def test_pool_reuses_threads_and_renames_them_back() -> None:
     """A finished job's thread goes back to the pool under its idle name and runs the next job."""
     pool = Pool("test-idle-", max_idle=4)
@@ -154,6 +162,7 @@ def test_pool_reuses_threads_and_renames_them_back() -> None:
         )
         names_seen = names.get(timeout=TIMEOUT)
         assert names_seen[0] == f"test-job-{i}"
+        wait_until_idle(pool, 1)  # else the next job rightly starts a thread of its own
     idle = [t for t in threading.enumerate() if t.name.startswith("test-idle-")]
     assert len(idle) == 1  # one thread served all three jobs, one after the other
 
@@ -198,9 +207,7 @@ def test_a_job_submitted_while_a_worker_takes_another_gets_its_own_thread() -> N
     warm = threading.Event()
     pool.submit(warm.set)
     assert warm.wait(TIMEOUT)
-    deadline = time.monotonic() + TIMEOUT
-    while pool._idle < 1 and time.monotonic() < deadline:  # the worker waits for work again
-        time.sleep(0.01)
+    wait_until_idle(pool, 1)
     try:
         pool.submit(long_job)
         assert first_taken.wait(TIMEOUT)
