@@ -313,7 +313,7 @@ class Connection:
         resident on every reader thread: ~3 KB less per open connection."""
         try:
             rest = self._open()
-        except Exception:  # pragma: no cover - a bug; report it rather than hang
+        except Exception:  # a bug; report it rather than hang (tests/test_faults.py forces one)
             self._crashed()
             return
         if rest is None:

@@ -91,10 +91,7 @@ def build_request(target: Target, options: ConnectOptions, key: str) -> bytes:
 
 def parse_response(head: bytes) -> Response:
     """Parse the status line and headers (``head`` ends before the blank line)."""
-    try:
-        text = head.decode("iso-8859-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise HandshakeError("response head is not text") from None
+    text = head.decode("iso-8859-1")  # never fails: every byte is a latin-1 character
     status_line, _, rest = text.partition("\r\n")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():

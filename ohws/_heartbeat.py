@@ -2,7 +2,9 @@
 
 A ping goes out after ``interval`` seconds in which nothing was received. If nothing at all
 arrives within ``pong_timeout`` after it, the connection is lost. Any received frame proves
-liveness (not only a pong). ``pong_timeout`` 0 keeps pinging but never gives up.
+liveness (not only a pong). ``pong_timeout`` 0 keeps pinging but never gives up. A ping that
+cannot be sent, or a loss report that fails, leaves the heartbeat running: the loss is then
+reported (again) one ``pong_timeout`` later.
 
 ``pause()`` suspends it while the reader deliberately stops reading (a full receive queue,
 SPEC 13): it neither pings nor declares the connection lost then; ``resume()`` starts counting
@@ -97,23 +99,24 @@ class Heartbeat:
     def _check(self) -> None:
         if self._paused:
             return
+        # The next check is scheduled before calling out: if send_ping or on_lost raises (the
+        # timer logs it), the heartbeat still goes on instead of silently stopping.
         now = time.monotonic()
         sent, last = self._ping_sent_at, self._last_received
         outstanding = sent is not None and last < sent
         if outstanding and self._pong_timeout:
             assert sent is not None
             deadline = sent + self._pong_timeout
-            if now >= deadline:
-                self._on_lost(
-                    f"no pong or other frame within pongTimeout ({self._pong_timeout}s) after a ping"
-                )
+            if now < deadline:
+                self._schedule(deadline - now)
                 return
-            self._schedule(deadline - now)
+            self._schedule(self._pong_timeout)  # reports again unless stop() comes first
+            self._on_lost(f"no pong or other frame within pongTimeout ({self._pong_timeout}s) after a ping")
             return
         due = max(last, sent or 0.0) + self._interval
         if now < due:
             self._schedule(due - now)
             return
         self._ping_sent_at = now
-        self._send_ping(struct.pack("!d", now))
         self._schedule(self._pong_timeout or self._interval)
+        self._send_ping(struct.pack("!d", now))

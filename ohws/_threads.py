@@ -27,8 +27,13 @@ class Pool:
     ) -> None:
         self._prefix = prefix
         self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
-        self._count_lock = threading.Lock()  # guards _idle and _workers
+        self._count_lock = threading.Lock()  # guards _idle, _pending and _workers
         self._idle = 0  # workers waiting in get()
+        # Jobs submitted and not yet counted as taken. Not _jobs.qsize(): get() takes a job at
+        # once but the worker leaves _idle only later, under the lock; comparing _idle with
+        # qsize() in that gap took the busy worker for an idle one and left the new job
+        # waiting for it (a reader runs for a whole connection).
+        self._pending = 0
         self._workers = 0
         self._max_workers = max_workers
         self._max_idle = max_idle
@@ -36,23 +41,26 @@ class Pool:
         self._names = itertools.count(1)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
-        self._jobs.put((fn, args))
         with self._count_lock:
-            if self._idle >= self._jobs.qsize():
-                return
-            if self._max_workers is not None and self._workers >= self._max_workers:
-                return
-            self._workers += 1
-        name = f"{self._prefix}{next(self._names)}"
-        threading.Thread(target=self._work, name=name, daemon=True).start()
+            self._pending += 1
+            start = self._pending > self._idle and (
+                self._max_workers is None or self._workers < self._max_workers
+            )
+            if start:
+                self._workers += 1
+        self._jobs.put((fn, args))
+        if start:
+            name = f"{self._prefix}{next(self._names)}"
+            threading.Thread(target=self._work, name=name, daemon=True).start()
 
     def _work(self) -> None:
-        get, jobs, count_lock = self._jobs.get, self._jobs, self._count_lock
+        get, count_lock = self._jobs.get, self._count_lock
         me = threading.current_thread()
         idle_name = me.name
         while True:
             with count_lock:
-                if self._max_idle is not None and self._idle >= self._max_idle and not jobs.qsize():
+                unserved = self._pending > self._idle  # a job no waiting worker will take
+                if self._max_idle is not None and self._idle >= self._max_idle and not unserved:
                     self._workers -= 1
                     return
                 self._idle += 1
@@ -61,12 +69,13 @@ class Pool:
             except queue.Empty:
                 with count_lock:
                     self._idle -= 1
-                    if not jobs.qsize():
+                    if self._pending <= self._idle:
                         self._workers -= 1
                         return
                 continue
             with count_lock:
                 self._idle -= 1
+                self._pending -= 1
             fn(*args)
             del fn, args  # an idle worker must not keep its last job's objects alive
             if me.name != idle_name:

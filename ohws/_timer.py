@@ -104,8 +104,10 @@ class _Timer:
                     self._changed.wait(min(delay, _TICK))
             try:
                 handle.run()
-            except Exception:  # pragma: no cover - jobs are library code that must not raise
-                logger.exception("ohws: timer job failed")
+            except Exception:
+                # A bug in a job: logged, and the thread goes on with the other jobs. A job that
+                # must keep running (the heartbeat) reschedules itself before it can fail.
+                logger.exception("ohws: timer job %r failed", handle._fn)
 
 
 _timer = _Timer()

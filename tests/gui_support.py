@@ -11,7 +11,9 @@ import gc
 import os
 import select
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,22 +40,36 @@ def x_display() -> Iterator[str]:
         preexec_fn=die_with_parent,
     )
     os.close(write_end)
-    ready, _, _ = select.select([read_end], [], [], TIMEOUT)
-    number = os.read(read_end, 64).decode().strip() if ready else ""
-    os.close(read_end)
+    try:
+        number = _read_display_number(read_end)
+    finally:
+        os.close(read_end)  # only now: Xvfb dies if the pipe closes before its last write
     if not number or not _x_socket_accepts(number):
         process.kill()
-        pytest.fail(f"Xvfb did not start (display {number!r})")
+        pytest.fail(f"Xvfb did not start (display {number!r}, exit status {process.poll()})")
     yield f":{number}"
     process.terminate()
     process.wait(TIMEOUT)
 
 
+def _read_display_number(fd: int) -> str:
+    """Read ``-displayfd`` output up to its newline (Xvfb writes the number and the newline
+    separately); "" when Xvfb exits or TIMEOUT passes first."""
+    data = b""
+    deadline = time.monotonic() + TIMEOUT
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return ""
+        chunk = os.read(fd, 64)
+        if not chunk:  # Xvfb exited (or closed the pipe) before the newline
+            return ""
+        data += chunk
+    return data.decode().strip()
+
+
 def _x_socket_accepts(number: str) -> bool:
     """True once the display's Unix socket takes connections (bounded wait)."""
-    import socket
-    import time
-
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         with socket.socket(socket.AF_UNIX) as probe:

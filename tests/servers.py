@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from websockets.sync.server import ServerConnection, serve
 
@@ -49,6 +49,17 @@ def die_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
+    """One line of a helper process's output, failing the test after ``timeout`` seconds
+    (``readline()`` alone waits forever for a child that hangs before printing)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), name="test-read-line", daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no line of output within {timeout}s") from None
 
 
 def echo(connection: ServerConnection) -> None:
@@ -195,7 +206,9 @@ class RawServer:
     """Accepts connections on 127.0.0.1:0 and runs ``script(peer)`` for each, in a thread.
 
     Whatever the script returns goes to ``results``; an exception it raises goes there too,
-    so a test can assert on the server side with :meth:`result`.
+    so a test can assert on the server side with :meth:`result`. Leaving the ``with`` block
+    waits for the scripts and re-raises the first exception no :meth:`result` call took, so
+    a server-side assertion (e.g. "client frames must be masked") is never lost.
     """
 
     def __init__(self, script: Callable[[RawPeer], Any], connections: int = 1) -> None:
@@ -240,7 +253,15 @@ class RawServer:
     def __enter__(self) -> RawServer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         self._listener.close()
         for thread in self._threads:
             thread.join(TIMEOUT)
+        if exc_type is not None:
+            return  # the block's own failure comes first
+        running = [thread for thread in self._threads if thread.is_alive()]
+        assert not running, f"a server script still runs {TIMEOUT}s after the block"
+        while not self.results.empty():
+            outcome = self.results.get_nowait()
+            if isinstance(outcome, BaseException):
+                raise outcome

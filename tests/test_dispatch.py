@@ -142,6 +142,14 @@ def test_timer_runs_and_cancels() -> None:
     assert not cancelled.is_set()
 
 
+def wait_until_idle(pool: Pool, workers: int) -> None:
+    """Until ``workers`` of the pool wait for a job (a bounded poll of its counter)."""
+    deadline = time.monotonic() + TIMEOUT
+    while pool._idle < workers:
+        assert time.monotonic() < deadline, f"{pool._idle} of {workers} workers idle after {TIMEOUT}s"
+        time.sleep(0.01)
+
+
 def test_pool_reuses_threads_and_renames_them_back() -> None:
     """A finished job's thread goes back to the pool under its idle name and runs the next job."""
     pool = Pool("test-idle-", max_idle=4)
@@ -154,6 +162,7 @@ def test_pool_reuses_threads_and_renames_them_back() -> None:
         )
         names_seen = names.get(timeout=TIMEOUT)
         assert names_seen[0] == f"test-job-{i}"
+        wait_until_idle(pool, 1)  # else the next job rightly starts a thread of its own
     idle = [t for t in threading.enumerate() if t.name.startswith("test-idle-")]
     assert len(idle) == 1  # one thread served all three jobs, one after the other
 
@@ -172,3 +181,38 @@ def test_pool_keeps_at_most_max_idle_threads() -> None:
     while pool._workers > 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert pool._workers == 2
+
+
+def test_a_job_submitted_while_a_worker_takes_another_gets_its_own_thread() -> None:
+    """A worker that has taken a job but not yet counted itself busy is not idle: a job
+    submitted in that moment starts on another thread instead of waiting for the first job
+    (a reader that runs for a whole connection) to end."""
+    first_taken, go_on = threading.Event(), threading.Event()
+
+    def long_job() -> None:
+        go_on.wait(TIMEOUT)
+
+    class HandOffPause(queue.SimpleQueue):  # type: ignore[type-arg]
+        """Widens the gap between a worker's get() and its bookkeeping, as a loaded CPU can."""
+
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            item = super().get(block, timeout)
+            if item[0] is long_job:
+                first_taken.set()
+                go_on.wait(TIMEOUT)
+            return item
+
+    pool = Pool("test-handoff-", idle_seconds=1)
+    pool._jobs = HandOffPause()
+    warm = threading.Event()
+    pool.submit(warm.set)
+    assert warm.wait(TIMEOUT)
+    wait_until_idle(pool, 1)
+    try:
+        pool.submit(long_job)
+        assert first_taken.wait(TIMEOUT)
+        second = threading.Event()
+        pool.submit(second.set)
+        assert second.wait(TIMEOUT), "the second job waited for the first one's thread"
+    finally:
+        go_on.set()

@@ -8,13 +8,18 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection
+
 from ohws import CloseResult, State, webSocket
+from ohws._messages import MessageAssembler
 
 from .recorder import Recorder
-from .servers import TIMEOUT, RawPeer, RawServer, echo, frame_bytes, websockets_server
+from .servers import TIMEOUT, RawPeer, RawServer, echo, frame_bytes, read_line, websockets_server
+from .timing import takes
 
 PING, PONG, TEXT, BINARY, CONT, CLOSE = 0x9, 0xA, 0x1, 0x2, 0x0, 0x8
 
@@ -116,9 +121,8 @@ def test_a_stuck_server_blocks_neither_other_connections_nor_close() -> None:
         for i in range(100):
             healthy.send(str(i))
         assert [rec.wait_for("message").value for _ in range(100)] == [str(i) for i in range(100)]
-        started = time.monotonic()
-        assert blocked.close().result(TIMEOUT) is True  # type: ignore[union-attr]
-        assert time.monotonic() - started < TIMEOUT
+        with takes(0.5, "close with closeTimeout 0.5 behind a stuck write"):
+            assert blocked.close().result(TIMEOUT) is True  # type: ignore[union-attr]
         healthy.close().result(TIMEOUT)  # type: ignore[union-attr]
         release.set()
 
@@ -131,7 +135,7 @@ def test_server_process_killed_mid_stream() -> None:
     )
     try:
         assert process.stdout is not None
-        url = process.stdout.readline().split("listening on ")[1].strip()
+        url = read_line(process.stdout).split("listening on ")[1].strip()
         sockets = [webSocket.createWebSocket() for _ in range(5)]
         closed: queue.Queue[tuple[int, list[str], Any]] = queue.Queue()
         for n, ws in enumerate(sockets):
@@ -153,3 +157,39 @@ def test_server_process_killed_mid_stream() -> None:
         assert events == ["error 200"]
         assert isinstance(value, CloseResult) and value.code == 1006
     assert all(ws.state is State.CLOSED for ws in sockets)
+
+
+def test_a_crash_in_the_reader_thread_is_reported_as_a_lost_connection(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug that raises in the reader thread (forced here in the message layer): logged on
+    'ohws', then error(200) and close(1006) as for a lost connection; the socket is closed and
+    no thread is left behind (the autouse leak guard)."""
+
+    def broken_receive(self: MessageAssembler, frame: Any) -> Any:
+        raise RuntimeError("bug in the message layer")
+
+    server_saw_end: queue.Queue[str] = queue.Queue()
+
+    def answer_then_wait(connection: ServerConnection) -> None:
+        connection.send(connection.recv(TIMEOUT))
+        try:
+            connection.recv(TIMEOUT)
+        except ConnectionClosed:
+            server_saw_end.put("closed")
+
+    with websockets_server(answer_then_wait) as url:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        assert ws.connect(url).result(TIMEOUT) is True  # type: ignore[union-attr]
+        monkeypatch.setattr(MessageAssembler, "receive", broken_receive)
+        ws.send("boom")  # the echo reaches the broken message layer
+        error = rec.wait_for("error").value
+        closed = rec.wait_for("close").value
+        assert server_saw_end.get(timeout=TIMEOUT) == "closed", "the client must close its socket"
+    assert (error.code, error.data) == (200, "0")
+    assert closed.code == 1006
+    assert ws.state is State.CLOSED
+    assert rec.messages() == []
+    crashes = [r for r in caplog.records if r.name == "ohws" and "reader thread failed" in r.getMessage()]
+    assert crashes and "bug in the message layer" in str(crashes[0].exc_info[1])  # type: ignore[index]

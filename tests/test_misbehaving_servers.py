@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import itertools
+import queue
 import struct
 import threading
 import time
@@ -10,10 +11,12 @@ from typing import Any
 
 import pytest
 
+import ohws._options
 from ohws import BusinessError, CloseResult, State, WebSocket, webSocket
 
 from .recorder import Recorder
 from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
+from .timing import assert_took, takes
 
 CLOSE, PING, PONG, TEXT, BINARY, CONT = 0x8, 0x9, 0xA, 0x1, 0x2, 0x0
 
@@ -102,8 +105,9 @@ def test_sends_queued_while_connecting_are_rejected_when_the_handshake_fails() -
             queued.result(TIMEOUT)
         assert info.value.code == 2302999
         assert "failed before it opened" in info.value.message
-        with pytest.raises(BusinessError):
+        with pytest.raises(BusinessError) as info:
             connecting.result(TIMEOUT)
+        assert (info.value.code, info.value.data) == (200, "403")
 
 
 def test_bad_accept_key_is_rejected() -> None:
@@ -173,35 +177,41 @@ def test_server_selecting_no_subprotocol_is_accepted() -> None:
 
 
 def test_connect_timeout_when_handshake_never_answers() -> None:
-    """A server that never answers: connectTimeout fires, error 200, rejection says timed out."""
+    """A server that never answers: the connect fails after connectTimeout (not before, not
+    much later) with error 200, and the rejection says timed out."""
 
-    def silent(peer: RawPeer) -> None:
+    def silent(peer: RawPeer) -> bool:
         peer.read_request()
-        peer.expect_eof()
+        return peer.expect_eof()
 
     with RawServer(silent) as server:
-        started = time.monotonic()
-        error, rec = failed_connect(server.url, {"connectTimeout": 0.5})
-        elapsed = time.monotonic() - started
+        with takes(1.0, "connect with connectTimeout 1"):
+            error, rec = failed_connect(server.url, {"connectTimeout": 1.0})
+        assert server.result() is True, "the client must hang up when connectTimeout runs out"
     assert error.code == 200 and error.data == "0"
     assert "timed out" in error.message
     assert rec.wait_for("error").value.code == 200
-    assert elapsed < TIMEOUT
 
 
 def test_connect_timeout_with_trickling_handshake() -> None:
     """Bytes trickling in do not extend connectTimeout: it bounds the whole handshake."""
 
-    def trickle(peer: RawPeer) -> None:
+    def trickle(peer: RawPeer) -> bool:
         peer.read_request()
-        for byte in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n":
-            peer.sock.sendall(bytes([byte]))
-            time.sleep(0.05)
-            if byte == ord("\n"):
-                break
+        peer.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nX-Slow: ")
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                peer.sock.sendall(b"a")
+            except OSError:
+                return True  # the client hung up
+            time.sleep(0.05)  # the trickle's pace: far below any per-read timeout
+        return False
 
     with RawServer(trickle) as server:
-        error, _ = failed_connect(server.url, {"connectTimeout": 0.5})
+        with takes(1.0, "connect with connectTimeout 1 against a trickle"):
+            error, _ = failed_connect(server.url, {"connectTimeout": 1.0})
+        assert server.result() is True, "the client must hang up when connectTimeout runs out"
     assert "timed out" in error.message
 
 
@@ -328,10 +338,9 @@ def test_close_timeout_when_server_never_answers_close() -> None:
     """No close reply: after closeTimeout TCP is closed; close() resolves True with the sent code."""
 
     with RawServer(sends_then_reports_close(b"")) as server:  # never answers the close
-        ws, rec = open_ws(server.url, {"closeTimeout": 0.3})
-        started = time.monotonic()
-        assert ws.close({"code": 3001, "reason": "r"}).result(TIMEOUT) is True  # type: ignore[union-attr]
-        assert time.monotonic() - started >= 0.25
+        ws, rec = open_ws(server.url, {"closeTimeout": 0.5})
+        with takes(0.5, "close with closeTimeout 0.5 and no reply"):
+            assert ws.close({"code": 3001, "reason": "r"}).result(TIMEOUT) is True  # type: ignore[union-attr]
         assert rec.wait_for("close").value == CloseResult(3001, "r")
         assert server.result() == 3001
     assert "error" not in rec.events()
@@ -350,7 +359,8 @@ def test_close_aborts_when_server_stops_reading() -> None:
         ws, rec = open_ws(server.url, {"closeTimeout": 0.5})
         pending = [ws.send(b"z" * (1 << 20)) for _ in range(64)]
         assert ws.bufferedAmount > 0
-        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        with takes(0.5, "close with closeTimeout 0.5 behind a stuck write"):
+            assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
         assert rec.wait_for("close").value == CloseResult(1000, "")
         outcomes = []
         for promise in pending:
@@ -401,103 +411,124 @@ def test_drop_mid_frame_is_1006() -> None:
 # ---------------------------------------------------------------- heartbeat (SPEC 4.6)
 
 
-def test_idle_connection_sends_ping_and_pong_keeps_it() -> None:
-    """After pingInterval idle seconds a ping goes out; a pong keeps the connection open."""
+def answer_pings(pings: queue.Queue[float], pong: bool = True) -> Any:
+    """A server script: put into ``pings`` the time before the handshake, then the time of
+    each ping, taken before answering it unless ``pong`` is False (so the client cannot have
+    seen the pong earlier); at the close, answer and return the client's code."""
 
-    def answer_pings(peer: RawPeer) -> int:
+    def script(peer: RawPeer) -> int | None:
+        pings.put(time.monotonic())  # the client's heartbeat starts after this
         peer.handshake()
-        pings = 0
         while True:
             opcode, _, payload = peer.recv_frame()
             if opcode == PING:
-                pings += 1
-                peer.send_frame(PONG, payload)
+                pings.put(time.monotonic())
+                if pong:
+                    peer.send_frame(PONG, payload)
             elif opcode == CLOSE:
                 peer.send_close(1000)
-                return pings
+                peer.expect_eof()
+                return close_code(payload)
 
-    with RawServer(answer_pings) as server:
+    return script
+
+
+def test_idle_connection_sends_ping_and_pong_keeps_it() -> None:
+    """After pingInterval idle seconds a ping goes out; each pong keeps the connection for
+    another round (without it the client drops the link pongTimeout after the ping)."""
+    pings: queue.Queue[float] = queue.Queue()
+    with RawServer(answer_pings(pings)) as server:
         ws, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 1})
-        time.sleep(2.5)  # proves the connection survives two ping rounds
+        times = [pings.get(timeout=TIMEOUT) for _ in range(4)]  # a third ping: two pongs counted
         assert ws.state is State.OPEN
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-        assert server.result() >= 2
+        assert server.result() == 1000
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1.0, f"a ping came before pingInterval idle seconds: {gaps}"
+    assert rec.wait_for("close").value == CloseResult(1000, "")
     assert "error" not in rec.events()
 
 
 def test_missing_pong_loses_the_connection() -> None:
-    """A server that never answers pings: after pongTimeout, error(200) and close(1006) naming the pong."""
+    """A server that never answers pings: error(200) and close(1006) naming the pong, once
+    pingInterval then pongTimeout have passed (2 s after the handshake, give or take SLACK)."""
+    handshake: queue.Queue[float] = queue.Queue()
 
-    def never_pong(peer: RawPeer) -> None:
+    def never_pong(peer: RawPeer) -> bool:
+        handshake.put(time.monotonic())  # the heartbeat starts after this
         peer.handshake()
         peer.recv_until(PING)
-        peer.expect_eof()
+        return peer.expect_eof()
 
     with RawServer(never_pong) as server:
         _, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 1})
         error = rec.wait_for("error").value
+        assert_took(time.monotonic() - handshake.get(timeout=TIMEOUT), 2.0, "ping then pong wait")
         assert (error.code, error.data) == (200, "0")
         closed = rec.wait_for("close").value
         assert closed.code == 1006
         assert "pong" in closed.reason
+        assert server.result() is True
 
 
 def test_any_frame_proves_liveness() -> None:
-    """Data from the server counts as liveness: no pong needed while messages flow."""
+    """Data from the server counts as liveness: while messages flow for longer than
+    pingInterval + pongTimeout, no ping is needed and the link stays up; close() then ends
+    with the close handshake."""
+    ticks = 15  # 3 s of messages at 0.2 s: pingInterval + pongTimeout (2 s) and a margin
 
-    def chatty(peer: RawPeer) -> None:
+    def chatty(peer: RawPeer) -> list[int]:
         peer.handshake()
-        peer.sock.settimeout(0.2)
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
+        for _ in range(ticks):
             peer.send_text("tick")
-            with contextlib.suppress(TimeoutError):
-                peer.recv_frame()
-        peer.sock.settimeout(TIMEOUT)
-        peer.recv_until(CLOSE)
-        peer.send_close(1000)
+            time.sleep(0.2)  # the pace of the messages, well inside pingInterval
+        opcodes = []
+        while not opcodes or opcodes[-1] != CLOSE:
+            opcode, _, payload = peer.recv_frame()
+            opcodes.append(opcode)
+        peer.send_close(close_code(payload))
+        peer.expect_eof()
+        return opcodes
 
     with RawServer(chatty) as server:
         ws, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 1})
-        time.sleep(2.6)  # proves no pong timeout while messages flow
+        for _ in range(ticks):
+            assert rec.wait_for("message").value == "tick"
         assert ws.state is State.OPEN
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert server.result() == [CLOSE], "no ping while messages arrive; then the close frame"
+    assert rec.wait_for("close").value == CloseResult(1000, "")
     assert "error" not in rec.events()
 
 
 def test_pong_timeout_zero_pings_but_never_drops() -> None:
-    """pongTimeout 0: pings are still sent, and a missing pong never ends the connection."""
-
-    def count_pings(peer: RawPeer) -> int:
-        peer.handshake()
-        pings = 0
-        while True:
-            opcode, _, _ = peer.recv_frame()
-            if opcode == PING:
-                pings += 1
-            elif opcode == CLOSE:
-                peer.send_close(1000)
-                return pings
-
-    with RawServer(count_pings) as server:
-        ws, _ = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 0})
-        time.sleep(2.5)  # proves the connection outlives unanswered pings
+    """pongTimeout 0: pings are still sent every pingInterval, and a missing pong never ends
+    the connection (with pongTimeout 1 it would end 1 s after the first ping)."""
+    pings: queue.Queue[float] = queue.Queue()
+    with RawServer(answer_pings(pings, pong=False)) as server:
+        ws, rec = open_ws(server.url, {"pingInterval": 1, "pongTimeout": 0})
+        pings.get(timeout=TIMEOUT)  # the handshake
+        for _ in range(3):
+            pings.get(timeout=TIMEOUT)
         assert ws.state is State.OPEN
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-        assert server.result() >= 2
+        assert server.result() == 1000
+    assert "error" not in rec.events()
 
 
-def test_ping_interval_zero_sends_no_ping() -> None:
-    """pingInterval 0 disables the heartbeat entirely."""
-
-    def count_pings(peer: RawPeer) -> int:
-        peer.handshake()
-        opcode = peer.recv_frame()[0]
-        peer.send_close(1000)
-        return opcode
-
-    with RawServer(count_pings) as server:
-        ws, _ = open_ws(server.url, {"pingInterval": 0})
-        time.sleep(1.5)  # proves nothing is sent while idle
-        ws.close()
-        assert server.result() == CLOSE
+def test_ping_interval_zero_sends_no_ping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pingInterval 0 disables the heartbeat: with the default interval shortened to 1 s, a
+    default connection pings twice while one with pingInterval 0 sends nothing."""
+    monkeypatch.setattr(ohws._options, "DEFAULT_PING_INTERVAL", 1)  # a window the default fills
+    default_pings: queue.Queue[float] = queue.Queue()
+    silent_pings: queue.Queue[float] = queue.Queue()
+    with RawServer(answer_pings(default_pings)) as default, RawServer(answer_pings(silent_pings)) as off:
+        disabled, _ = open_ws(off.url, {"pingInterval": 0})
+        control, _ = open_ws(default.url)
+        for _ in range(3):  # the handshake, then two pings
+            default_pings.get(timeout=TIMEOUT)
+        assert silent_pings.get(timeout=TIMEOUT)  # the handshake
+        assert silent_pings.empty(), "pingInterval 0 sent a ping"
+        control.close().result(TIMEOUT)  # type: ignore[union-attr]
+        disabled.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert (default.result(), off.result()) == (1000, 1000)

@@ -119,8 +119,9 @@ def test_await_in_asyncio() -> None:
     async def failing() -> Any:
         return await Promise.rejected(BusinessError.of(ErrorCode.UNKNOWN_ERROR))
 
-    with pytest.raises(BusinessError):
+    with pytest.raises(BusinessError) as info:
         asyncio.run(failing())
+    assert info.value.code == ErrorCode.UNKNOWN_ERROR
 
 
 def test_callback_style_delivery() -> None:

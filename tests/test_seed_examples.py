@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from websockets.sync.server import ServerConnection
 
-from ohws import BusinessError, webSocket
+from ohws import BusinessError, WebSocket, webSocket
 
 from .servers import TIMEOUT, websockets_server
 
@@ -32,11 +32,26 @@ class Console:
         self.lines.put(line)
 
     def expect(self, prefix: str) -> str:
+        return self.expect_after(prefix)[-1]
+
+    def expect_after(self, prefix: str) -> list[str]:
+        """The lines logged since the last wait, up to and including one that starts with ``prefix``."""
+        lines = []
         while True:
             line = self.lines.get(timeout=TIMEOUT)
             self.seen.append(line)
+            lines.append(line)
             if line.startswith(prefix):
-                return line
+                return lines
+
+
+def assert_removed(console: Console, ws: WebSocket, event: str, line: str, trigger: Any) -> None:
+    """After ``off(event...)``: a listener added now runs on ``trigger()``, and the removed one,
+    which would have run first (registration order, one lane) and logged ``line``, does not."""
+    ws.on(event, lambda *args: console.log(f"still listening to {event}"))
+    trigger()
+    before = console.expect_after(f"still listening to {event}")[:-1]
+    assert not [text for text in before if text.startswith(line)], f"off('{event}') left {before}"
 
 
 def stringify(err: BusinessError) -> str:
@@ -306,6 +321,12 @@ def test_on_close_example_and_off(url: str, console: Console) -> None:
     assert console.expect("on close") == "on close, code is 1000, reason is your reason"
     ws.off("close")
 
+    def reconnect_and_close() -> None:
+        ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+    assert_removed(console, ws, "close", "on close", reconnect_and_close)
+
 
 def test_on_error_example_and_off(console: Console) -> None:
     """on('error') logs the error object; off('error') removes the listener."""
@@ -321,6 +342,7 @@ def test_on_error_example_and_off(console: Console) -> None:
     line = console.expect("on error")
     assert json.loads(line.removeprefix("on error, error:"))["code"] == 200
     ws.off("error")
+    assert_removed(console, ws, "error", "on error", lambda: ws.connect(f"ws://127.0.0.1:{port}"))
 
 
 def test_on_data_end_example_and_off(url: str, console: Console) -> None:
@@ -332,6 +354,7 @@ def test_on_data_end_example_and_off(url: str, console: Console) -> None:
     ws.send("x")
     assert console.expect("on dataEnd") == "on dataEnd"
     ws.off("dataEnd")
+    assert_removed(console, ws, "dataEnd", "on dataEnd", lambda: ws.send("y"))
     ws.close().result(TIMEOUT)  # type: ignore[union-attr]
 
 
@@ -344,4 +367,6 @@ def test_on_header_receive_example_and_off(url: str, console: Console) -> None:
     line = console.expect("on headerReceive")
     assert json.loads(line.removeprefix("on headerReceive "))["upgrade"].lower() == "websocket"
     ws.off("headerReceive")
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert_removed(console, ws, "headerReceive", "on headerReceive", lambda: ws.connect(url).result(TIMEOUT))  # type: ignore[union-attr]
     ws.close().result(TIMEOUT)  # type: ignore[union-attr]

@@ -98,15 +98,20 @@ def test_silent_server_never_pongs(ohws_stub_server_factory: Callable[..., StubS
     _, rec = opened(stub.url, {"pingInterval": 1, "pongTimeout": 1})
     closed = rec.wait_for("close").value
     assert closed.code == 1006 and "pong" in closed.reason
+    assert len(stub.pings) == 1, "the stub records the ping it ignored"
 
 
 def test_pings_are_answered_by_default(ohws_stub_server_factory: Callable[..., StubServer]) -> None:
-    """By default the stub answers pings, so a heartbeat keeps the connection."""
+    """By default the stub answers pings, so a heartbeat keeps the connection round after
+    round: unanswered, the client would drop the link 1 s after its first ping, never sending
+    a second one."""
     stub = ohws_stub_server_factory()
     ws, rec = opened(stub.url, {"pingInterval": 1, "pongTimeout": 1})
-    time.sleep(1.6)  # proves a ping round passes without a disconnect
+    assert len(stub.wait_for_pings(3)) == 3
     assert "close" not in rec.events()
     ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert rec.wait_for("close").value == CloseResult(1000, "")
+    assert "error" not in rec.events()
 
 
 def test_live_control(ohws_stub_server_factory: Callable[..., StubServer]) -> None:
@@ -132,8 +137,10 @@ def test_tls_stub(ohws_stub_server_factory: Callable[..., StubServer]) -> None:
     assert rec.wait_for("message").value == "secret"
     ws.close().result(TIMEOUT)  # type: ignore[union-attr]
     plain = webSocket.createWebSocket()
-    with pytest.raises(BusinessError):
+    with pytest.raises(BusinessError) as info:
         plain.connect(stub.url).result(TIMEOUT)  # type: ignore[union-attr]
+    assert (info.value.code, info.value.data) == (200, "0")
+    assert "certificate" in info.value.message.lower(), "the stub's certificate is not trusted by default"
 
 
 def test_wait_for_messages_times_out() -> None:

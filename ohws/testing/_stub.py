@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .._frames import FrameParser, Opcode, ProtocolError, encode_frame
 from .._handshake import accept_key
@@ -26,6 +26,7 @@ __all__ = ["Fragmented", "Request", "StubServer"]
 
 Data = str | bytes
 _numbers = itertools.count(1)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class StubServer:
       ``pip install ohws[testing]``); pass :attr:`client_options` to ``connect``.
 
     Everything received is recorded: :attr:`received` (messages), :attr:`requests`,
-    :attr:`close_codes`; :meth:`wait_for_messages` waits for them. :meth:`send`,
+    :attr:`close_codes`, :attr:`pings` (payloads); :meth:`wait_for_messages` and
+    :meth:`wait_for_pings` wait for them. :meth:`send`,
     :meth:`close_all` and :meth:`drop_all` act on the live connections.
     """
 
@@ -126,6 +128,7 @@ class StubServer:
         self.received: list[Data] = []
         self.requests: list[Request] = []
         self.close_codes: list[int | None] = []
+        self.pings: list[bytes] = []
         self._changed = threading.Condition()
         self._peers: list[_Peer] = []
         self._threads: list[threading.Thread] = []
@@ -178,17 +181,22 @@ class StubServer:
     # ------------------------------------------------------------------ recording
     def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[Data]:
         """The first ``count`` messages received; raises TimeoutError if they do not come."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: len(self.received) >= count, timeout):
-                raise TimeoutError(f"{len(self.received)} of {count} messages after {timeout}s")
-            return list(self.received[:count])
+        return self._wait_for(self.received, count, "messages", timeout)
+
+    def wait_for_pings(self, count: int, timeout: float = 10.0) -> list[bytes]:
+        """The payloads of the first ``count`` pings received (answered unless ``silent``);
+        raises TimeoutError if they do not come."""
+        return self._wait_for(self.pings, count, "pings", timeout)
 
     def wait_for_close(self, timeout: float = 10.0) -> int | None:
         """The close code of the first closing handshake (None: closed without a code)."""
+        return self._wait_for(self.close_codes, 1, "close frames", timeout)[0]
+
+    def _wait_for(self, items: list[_T], count: int, what: str, timeout: float) -> list[_T]:
         with self._changed:
-            if not self._changed.wait_for(lambda: bool(self.close_codes), timeout):
-                raise TimeoutError(f"no close frame after {timeout}s")
-            return self.close_codes[0]
+            if not self._changed.wait_for(lambda: len(items) >= count, timeout):
+                raise TimeoutError(f"{len(items)} of {count} {what} after {timeout}s")
+            return list(items[:count])
 
     def _record(self, append: Callable[[Any], None], item: Any) -> None:
         with self._changed:
@@ -316,8 +324,10 @@ class StubServer:
                     self._record(self.received.append, event.data)
                     if self.echo:
                         peer.write(_frames_of(event.data))
-                elif isinstance(event, Ping) and not self.silent:
-                    peer.write(encode_frame(Opcode.PONG, event.payload, mask=False))
+                elif isinstance(event, Ping):
+                    if not self.silent:
+                        peer.write(encode_frame(Opcode.PONG, event.payload, mask=False))
+                    self._record(self.pings.append, event.payload)
                 elif isinstance(event, Close):
                     self._record(self.close_codes.append, event.code)
                     peer.send_close(event.code)  # the echo, unless this side closed first
