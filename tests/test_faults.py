@@ -191,5 +191,5 @@ def test_a_crash_in_the_reader_thread_is_reported_as_a_lost_connection(
     assert closed.code == 1006
     assert ws.state is State.CLOSED
     assert rec.messages() == []
-    crashes = [r for r in caplog.records if r.name == "ohws" and "reader thread failed" in r.getMessage()]
+    crashes = [r for r in caplog.records if r.name == "ohws" and "connection thread failed" in r.getMessage()]
     assert crashes and "bug in the message layer" in str(crashes[0].exc_info[1])  # type: ignore[index]
