@@ -22,6 +22,10 @@ _IDLE_SECONDS = 10.0
 _TICK = 0.05  # deadlines fire at most this late
 
 
+def _nothing() -> None:
+    """What a cancelled handle holds instead of its job."""
+
+
 class TimerHandle:
     __slots__ = ("_fn", "_timer", "cancelled", "when")
 
@@ -32,10 +36,12 @@ class TimerHandle:
         self.cancelled = False
 
     def cancel(self) -> None:
-        """Idempotent; a job already running is not interrupted."""
+        """Idempotent; a job already running is not interrupted. The job is dropped at once,
+        so what it refers to (a whole connection, for a deadline) is not kept until ``when``."""
         timer = self._timer
         if timer is None:  # already taken out of the heap
             self.cancelled = True
+            self._fn = _nothing
         else:
             timer.cancel(self)
 
@@ -72,6 +78,7 @@ class _Timer:
             if handle.cancelled:
                 return
             handle.cancelled = True
+            handle._fn = _nothing
             if handle._timer is None:
                 return  # popped meanwhile: not in the heap any more
             self._cancelled += 1

@@ -93,3 +93,24 @@ def test_stop_ends_the_heartbeat() -> None:
     heartbeat.stop()
     with pytest.raises(queue.Empty):
         attempts.get(timeout=2.0)  # proves no ping: an active heartbeat pings after 1 s
+
+
+def test_a_cancelled_handle_lets_go_of_its_job() -> None:
+    """cancel() drops the job at once: what it refers to is not kept alive until its deadline
+    (a cancelled 30 s connectTimeout used to keep its whole connection, and so a rejected
+    promise's warning, alive for 30 s)."""
+    import gc
+    import weakref
+
+    from ohws._timer import call_later
+
+    class Job:
+        def __call__(self) -> None: ...
+
+    job = Job()
+    alive = weakref.ref(job)
+    handle = call_later(30, job)
+    del job
+    handle.cancel()
+    gc.collect()
+    assert alive() is None
