@@ -12,7 +12,7 @@ import os
 import socket
 import struct
 
-from .servers import TIMEOUT, frame_bytes
+from .servers import TIMEOUT, RawSocket, frame_bytes
 
 MASK = b"\x11\x22\x33\x44"
 
@@ -27,11 +27,10 @@ def upgrade_request(
     ).encode("latin-1")
 
 
-class RawClient:
+class RawClient(RawSocket):
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        super().__init__(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT))
         self.port = port
-        self._buf = b""
 
     def handshake(self, extra: str = "") -> str:
         """Send an upgrade request; return the response head (asserting a 101)."""
@@ -65,15 +64,6 @@ class RawClient:
     def send_close(self, code: int = 1000, reason: str = "") -> None:
         self.send_frame(0x8, struct.pack("!H", code) + reason.encode())
 
-    def _read_exact(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self._buf += chunk
-        data, self._buf = self._buf[:n], self._buf[n:]
-        return data
-
     def recv_frame(self) -> tuple[int, bytes]:
         """One server frame: (opcode, payload). Asserts the server did not mask it."""
         b0, b1 = self._read_exact(2)
@@ -94,18 +84,3 @@ class RawClient:
                 return frames, struct.unpack("!H", payload[:2])[0] if payload else None
             if opcode in (0x1, 0x2):
                 frames.append((opcode, payload))
-
-    def expect_eof(self) -> bool:
-        """True when the server closes TCP within TIMEOUT."""
-        try:
-            while self.sock.recv(65536):
-                pass
-        except TimeoutError:
-            return False
-        except OSError:
-            return True
-        return True
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()

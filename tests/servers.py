@@ -68,13 +68,44 @@ def echo(connection: ServerConnection) -> None:
         connection.send(message)
 
 
-class RawPeer:
-    """The server side of one accepted TCP connection, driven by a test script."""
+class RawSocket:
+    """One end of a raw TCP connection in a test: buffered exact reads, waiting for EOF."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.sock.settimeout(TIMEOUT)
         self._buf = b""
+
+    def _read_exact(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the peer closed the connection")
+            self._buf += chunk
+        data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+    def expect_eof(self) -> bool:
+        """True when the peer closes TCP within TIMEOUT (data before EOF is discarded)."""
+        try:
+            while self.sock.recv(65536):
+                pass
+        except TimeoutError:
+            return False
+        except OSError:  # a reset is a close too
+            return True
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class RawPeer(RawSocket):
+    """The server side of one accepted TCP connection, driven by a test script."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
         self.request_head = b""
 
     # -- handshake -------------------------------------------------------------------
@@ -133,15 +164,6 @@ class RawPeer:
         payload = b"" if code is None else struct.pack("!H", code) + reason.encode()
         self.send_frame(0x8, payload)
 
-    def _read_exact(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("client closed the connection")
-            self._buf += chunk
-        data, self._buf = self._buf[:n], self._buf[n:]
-        return data
-
     def recv_frame(self) -> tuple[int, bool, bytes]:
         """One client frame, unmasked: (opcode, fin, payload). Asserts the client masked it."""
         b0, b1 = self._read_exact(2)
@@ -162,21 +184,6 @@ class RawPeer:
             frame = self.recv_frame()
             if frame[0] == opcode:
                 return frame
-
-    def expect_eof(self) -> bool:
-        """True when the client closes TCP within TIMEOUT (data before EOF is discarded)."""
-        try:
-            while self.sock.recv(65536):
-                pass
-        except TimeoutError:
-            return False
-        except OSError:  # a reset is a close too
-            return True
-        return True
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
 
 def frame_bytes(

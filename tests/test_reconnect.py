@@ -19,10 +19,11 @@ from ohws._reconnect import backoff_delay, parse_retry_after
 
 from .certs import Certs
 from .proxies import PROXY_PASSWORD, PROXY_USER, Pproxy
-from .server_support import ServerEvents, code_of, start
+from .server_support import ServerEvents, code_of, server, start
 from .servers import TIMEOUT, RawPeer, RawServer
 
 EVENTS = ("open", "message", "close", "error", "reconnect")
+__all__ = ["server"]  # the fixture, imported
 
 
 class Timeline:
@@ -64,14 +65,6 @@ def ws() -> Iterator[WebSocket]:
     yield client
     if client.state is not State.CLOSED:
         client.close().result(TIMEOUT)  # type: ignore[union-attr]
-
-
-@pytest.fixture
-def server() -> Iterator[WebSocketServer]:
-    srv = webSocket.createWebSocketServer()
-    yield srv
-    if srv.port is not None:
-        srv.stop().result(TIMEOUT)
 
 
 FAST = {"initialDelay": 0.2, "maxDelay": 1.0, "factor": 2, "jitter": 0.25}
@@ -280,15 +273,14 @@ def test_other_close_codes_do_not_reconnect(code: int, ws: WebSocket) -> None:
         assert ws.state is State.CLOSED
 
 
-def test_503_with_retry_after_waits_at_least_that_long(ws: WebSocket) -> None:
-    """A 503 with Retry-After: 2 makes the next wait 2 s although initialDelay is 0.2 s (and
-    maxDelay 5 s: Retry-After is honoured up to maxDelay)."""
+def _wait_after_503(ws: WebSocket, retry_after: str, max_delay: float) -> float:
+    """Seconds between a 503 with ``Retry-After`` and the next attempt (initialDelay 0.2 s)."""
     answered: list[float] = []
     accepted: list[float] = []
 
     def busy(peer: RawPeer) -> None:
         answered.append(time.monotonic())  # before the answer: the client's wait starts after
-        peer.handshake("503 Service Unavailable", [("Retry-After", "2")])
+        peer.handshake("503 Service Unavailable", [("Retry-After", retry_after)])
 
     def welcome(peer: RawPeer) -> None:
         accepted.append(time.monotonic())
@@ -296,31 +288,21 @@ def test_503_with_retry_after_waits_at_least_that_long(ws: WebSocket) -> None:
 
     with RawServer(_scripts(_open_then_close(1012), busy, welcome), connections=3) as raw:
         timeline = Timeline(ws)
-        ws.connect(raw.url, {"reconnect": {**FAST, "maxDelay": 5.0}})
+        ws.connect(raw.url, {"reconnect": {**FAST, "maxDelay": max_delay}})
         timeline.expect("open", "close", "reconnect", "error", "reconnect", "open")
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-    assert 2.0 <= accepted[0] - answered[0] <= 3.5
+    return accepted[0] - answered[0]
+
+
+def test_503_with_retry_after_waits_at_least_that_long(ws: WebSocket) -> None:
+    """A 503 with Retry-After: 2 makes the next wait 2 s although initialDelay is 0.2 s (and
+    maxDelay 5 s: Retry-After is honoured up to maxDelay)."""
+    assert 2.0 <= _wait_after_503(ws, "2", max_delay=5.0) <= 3.5
 
 
 def test_retry_after_is_capped_at_max_delay(ws: WebSocket) -> None:
     """Retry-After: 30 with maxDelay 1: the next attempt comes after 1 s, not 30."""
-    answered: list[float] = []
-    accepted: list[float] = []
-
-    def busy(peer: RawPeer) -> None:
-        answered.append(time.monotonic())
-        peer.handshake("503 Service Unavailable", [("Retry-After", "30")])
-
-    def welcome(peer: RawPeer) -> None:
-        accepted.append(time.monotonic())
-        _stay_open(peer)
-
-    with RawServer(_scripts(_open_then_close(1012), busy, welcome), connections=3) as raw:
-        timeline = Timeline(ws)
-        ws.connect(raw.url, {"reconnect": {**FAST, "maxDelay": 1.0}})
-        timeline.expect("open", "close", "reconnect", "error", "reconnect", "open")
-        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-    assert 1.0 <= accepted[0] - answered[0] <= 2.0
+    assert 1.0 <= _wait_after_503(ws, "30", max_delay=1.0) <= 2.0
 
 
 def test_403_stops_reconnecting(ws: WebSocket) -> None:

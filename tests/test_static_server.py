@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import queue
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,10 @@ import pytest
 import ohws
 from ohws import BusinessError, WebSocketServer, webSocket
 
+from .server_support import server
 from .servers import TIMEOUT
+
+__all__ = ["server"]  # the fixture, imported
 
 #: SPEC 5.1, server table: static pair -> dynamic event.
 SERVER_PAIRS = {
@@ -28,14 +30,6 @@ SERVER_PAIRS = {
     "WebSocketServerClose": "close",
     "WebSocketServerError": "error",
 }
-
-
-@pytest.fixture
-def server() -> Iterator[WebSocketServer]:
-    srv = webSocket.createWebSocketServer()
-    yield srv
-    if srv.port is not None:
-        srv.stop().result(TIMEOUT)
 
 
 def start(srv: WebSocketServer) -> str:
