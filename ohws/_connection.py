@@ -425,9 +425,9 @@ class Connection:
                     )
                 received()
         except _PeerClosing as exc:
-            done = self._on_close_frame(exc.close)
+            done = self._peer_ending(close=exc.close)
         except ProtocolError as exc:
-            done = self._fail_connection(exc)
+            done = self._peer_ending(failure=exc)
         except _Lost as exc:
             return self._finish_closed(lost=str(exc))
         except (OSError, ValueError) as exc:
@@ -444,31 +444,23 @@ class Connection:
         self._lost_reason = why
         _abort(self._sock)
 
-    def _on_close_frame(self, close: Close) -> bool:
-        """The peer's close frame; True when the close handshake is complete.
+    def _peer_ending(self, close: Close | None = None, failure: ProtocolError | None = None) -> bool:
+        """The peer's close frame arrived, or it broke the protocol (RFC 6455 7.1.7: we fail
+        the connection with ``failure.code``). True when the close handshake is complete.
 
-        Peer-initiated: the reply waits until the lane has run the callbacks for what came
-        before it (SPEC 4.7); the reader meanwhile reads on, to see EOF.
+        Otherwise our close frame is queued once the lane has run the callbacks for what came
+        before (SPEC 4.7), at the latest after ``closeTimeout``; the reader meanwhile reads on,
+        to see EOF. TCP is closed once our close frame is out.
         """
         with self._lock:
-            self._close_received = close
+            if close is not None:
+                self._close_received = close
+            if failure is not None:
+                self._failure = failure
             if self._close_sent:
                 return True
             if self._local_close is not None:
                 return False  # our close frame is on its way; its writer hangs up
-            self._drain_timer = call_later(self._options.close_timeout, self._send_close_reply)
-        self._sink.drain(self._send_close_reply)
-        return False
-
-    def _fail_connection(self, error: ProtocolError) -> bool:
-        """RFC 6455 7.1.7: answer with a close frame carrying ``error.code`` (after the lane
-        drained, SPEC 4.7); TCP is closed once it is out. True when nothing is left to send."""
-        with self._lock:
-            self._failure = error
-            if self._close_sent:
-                return True
-            if self._local_close is not None:
-                return False
             self._drain_timer = call_later(self._options.close_timeout, self._send_close_reply)
         self._sink.drain(self._send_close_reply)
         return False

@@ -113,9 +113,10 @@ class ReconnectSession(ConnectionObserver):
     ) -> Promise[bool] | None:
         """Keep a send made once a reconnecting end is known, for the next connection; None
         when the current connection should take it (it is open and staying)."""
-        ending = connection.unasked_end() in RECONNECTING_CODES
+        if not self.reconnecting(connection):
+            return None
         with self._lock:
-            if self._over or not (self._gap or ending):
+            if self._over:  # closed or given up meanwhile: the connection rejects it
                 return None
             promise = make_promise()
             self._pending.append(_Pending(opcode, payload, promise))
