@@ -39,7 +39,7 @@ from ._handshake import (
     parse_response,
 )
 from ._heartbeat import Heartbeat
-from ._messages import Close, Message, MessageAssembler, Ping
+from ._messages import Close, Event, Message, MessageAssembler, Ping
 from ._options import CloseSpec, ConnectOptions
 from ._promise import Promise
 from ._proxy import proxy_environment, resolve_proxy
@@ -55,9 +55,12 @@ __all__ = ["ClientConnection", "Connection", "ConnectionObserver", "EventSink", 
 
 logger = logging.getLogger("ohws")
 
-# recv() allocates its whole buffer before blocking, so an idle connection should ask for
-# little; the size grows (x4) while reads come back full and shrinks when they do not.
-_RECV_MIN, _RECV_MAX = 2048, 128 * 1024
+# recv() allocates its whole buffer before it blocks, and an idle connection is blocked there.
+# After a read that emptied the socket the next one asks for twice what that read brought,
+# within [_RECV_IDLE, _RECV_IDLE_MAX]: 256 bytes is a small object for Python's allocator
+# where 2 KiB took a malloc chunk per connection (SPEC 6 scale), and messages up to 8 KiB
+# still come in one read. While reads come back full the size grows x4, up to _RECV_MAX.
+_RECV_IDLE, _RECV_IDLE_MAX, _RECV_MAX = 256, 16 * 1024, 128 * 1024
 _thread_numbers = itertools.count(1)
 
 
@@ -392,13 +395,15 @@ class Connection:
         heartbeat = Heartbeat(
             options.ping_interval,
             options.pong_timeout,
-            lambda payload: self._writer.submit(Opcode.PING, payload),
+            self._send_ping,
             self._on_heartbeat_lost,
         )
         self._heartbeat = heartbeat
         heartbeat.start()
         emit_message, recv, received = self._sink.emit_message, sock.recv, heartbeat.received
-        data, size = rest, _RECV_MIN
+        data: bytes = rest
+        event: Event | None = None
+        size = _RECV_IDLE
         try:
             while True:
                 if data:
@@ -413,11 +418,14 @@ class Connection:
                             self._writer.submit(Opcode.PONG, event.payload)
                         elif isinstance(event, Close):
                             raise _PeerClosing(event)
+                    # Not kept while blocked in recv: the last message and read may be large.
+                    data, event = b"", None
                 data = recv(size)
-                if len(data) >= size:
+                got = len(data)
+                if got >= size:
                     size = min(size * 4, _RECV_MAX)
-                elif len(data) < size // 16:
-                    size = max(size // 2, _RECV_MIN)
+                else:
+                    size = min(max(got * 2, _RECV_IDLE), _RECV_IDLE_MAX)
                 if not data:
                     raise _Lost(
                         self._lost_reason
@@ -438,6 +446,9 @@ class Connection:
         if not done:
             _read_until_eof(sock)
         return self._finish_closed()
+
+    def _send_ping(self, payload: bytes) -> None:
+        self._writer.submit(Opcode.PING, payload)
 
     def _on_heartbeat_lost(self, why: str) -> None:
         """Timer thread: no sign of life in time; wake the reader, which reports ``why``."""
@@ -585,7 +596,8 @@ class ClientConnection(Connection):
         options, target = self._options, self._target
         deadline = time.monotonic() + options.connect_timeout
         try:
-            route = resolve_proxy(options.proxy, target.host, target.secure, proxy_environment())
+            environ = proxy_environment() if options.proxy == "system" else {}  # read only if used
+            route = resolve_proxy(options.proxy, target.host, target.secure, environ)
             sock = open_stream(
                 target, route, self._ssl_context, options.connect_timeout, self._register_socket
             )

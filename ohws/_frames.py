@@ -96,6 +96,9 @@ class FrameParser:
         buf, pos = self._buf, self._pos
         available = len(buf) - pos
         if available < 2:
+            if not available and pos:
+                buf.clear()  # all consumed: an idle connection keeps none of the bytes it read
+                self._pos = 0
             return None
         b0, b1 = buf[pos], buf[pos + 1]
         if b0 & 0x70:

@@ -82,8 +82,9 @@ class _Timer:
             if handle._timer is None:
                 return  # popped meanwhile: not in the heap any more
             self._cancelled += 1
-            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
-                # Mostly cancelled (connections that closed long before their timeouts): rebuild.
+            if self._cancelled > 64 and self._cancelled * 4 > len(self._heap):
+                # A quarter cancelled (every open cancels its connectTimeout deadline, and a
+                # connection that closes its heartbeat's): rebuild rather than keep them.
                 for entry in self._heap:
                     if entry[2].cancelled:
                         entry[2]._timer = None
