@@ -111,9 +111,12 @@ class Connection:
     #: who is at the other end, for messages; and whether we mask (only a client does).
     _peer = "server"
     _client = True
+    #: the pool whose threads run the opening (``_run``)
+    _openers = opening_threads
     # Slots, not a __dict__: one of these lives as long as each connection (SPEC 6 scale).
     __slots__ = (
         "_abort_requested",
+        "_claimed",
         "_close_received",
         "_close_sent",
         "_close_timer",
@@ -127,6 +130,7 @@ class Connection:
         "_number",
         "_open_timed_out",
         "_open_timeout",
+        "_open_timer",
         "_options",
         "_reply_queued",
         "_sink",
@@ -150,6 +154,7 @@ class Connection:
         )
         self._sock: socket.socket | None = None
         self._abort_requested = False  # close() while CONNECTING
+        self._claimed = False  # the opening was taken up by its thread, or given up before
         self._open_timed_out = False
         self._local_close: CloseSpec | None = None  # what our close() sent
         self._failure: ProtocolError | None = None  # what we failed the connection with
@@ -163,9 +168,12 @@ class Connection:
         self._heartbeat: Heartbeat | None = None  # the running read loop's
         self._status = 0  # the HTTP status of the opening handshake's response, once known
         self.was_open = False
+        self._open_timer: TimerHandle | None = None
 
     def start(self) -> None:
-        opening_threads.submit(run_named, f"ohws-open-{self._number}", self._run)
+        # The deadline counts from now: a wait for an opening thread is part of the opening.
+        self._open_timer = call_later(self._open_timeout, self._on_open_timeout)
+        self._openers.submit(run_named, f"ohws-open-{self._number}", self._run)
 
     # ------------------------------------------------------------------ public side
     @property
@@ -214,6 +222,7 @@ class Connection:
                 if state is State.CONNECTING:
                     self._abort_requested = True
                     sock = self._sock
+                    waiting, self._claimed = not self._claimed, True
                 elif state is State.OPEN:
                     # The peer's close (or its protocol error) waiting for the lane: answer now.
                     reply = self._close_received is not None or self._failure is not None
@@ -225,7 +234,10 @@ class Connection:
             if promise is not None:
                 promise._reject(error)
         elif state is State.CONNECTING:
-            _abort(sock)
+            if waiting:
+                self._give_up_waiting()
+            else:
+                _abort(sock)
         elif reply:
             self._send_close_reply()
         elif state is State.OPEN:
@@ -283,7 +295,19 @@ class Connection:
                 return
             self._open_timed_out = True
             sock = self._sock
-        _abort(sock)
+            waiting, self._claimed = not self._claimed, True
+        if waiting:
+            self._give_up_waiting()
+        else:
+            _abort(sock)
+
+    def _give_up_waiting(self) -> None:
+        """close() or connectTimeout came while the opening still waited for a thread (the
+        pool is at its cap): it ends here and now, on the caller's thread, and never starts."""
+        try:
+            self._fail_open(_connect_failed("timed out waiting for an opening thread"))
+        finally:
+            self._terminated()
 
     def _register_socket(self, sock: socket.socket) -> None:
         with self._lock:
@@ -314,6 +338,10 @@ class Connection:
         thread that has done nothing else. The handshake's deep call stack (name lookup,
         TLS, HTTP parsing) stays on the few opening threads instead of leaving its pages
         resident on every reader thread: ~3 KB less per open connection."""
+        with self._lock:
+            given_up, self._claimed = self._claimed, True
+        if given_up:
+            return  # by close() or connectTimeout while it waited for this thread
         try:
             rest = self._open()
         except Exception:  # a bug; report it rather than hang (tests/test_faults.py forces one)
@@ -348,7 +376,6 @@ class Connection:
 
     def _open(self) -> bytes | None:
         """Handshake; on success emit the open events and return the bytes read past the head."""
-        timer = call_later(self._open_timeout, self._on_open_timeout)
         try:
             rest = self._handshake()
         except BusinessError as exc:
@@ -356,7 +383,9 @@ class Connection:
         else:
             failure = None
         finally:
-            timer.cancel()
+            timer, self._open_timer = self._open_timer, None
+            if timer is not None:
+                timer.cancel()
         with self._lock:
             if failure is None and (self._abort_requested or self._open_timed_out):
                 failure = _connect_failed("timed out during the opening handshake", self._status)
@@ -379,6 +408,9 @@ class Connection:
             self._set_state(State.CLOSED)
             waiters, self._close_waiters = self._close_waiters, []
             sock, self._sock = self._sock, None
+            timer, self._open_timer = self._open_timer, None
+        if timer is not None:
+            timer.cancel()
         pending = self._writer.stop()
         _close_socket(sock)
         self._report_open_failure(error, aborted)

@@ -41,6 +41,7 @@ from ._server_handshake import (
     select_protocol,
     switching_protocols,
 )
+from ._threads import handshake_threads
 from ._tls import make_server_ssl_context
 from ._types import CloseResult, WebSocketCloseOptions, WebSocketConnection, WebSocketMessage
 
@@ -105,6 +106,7 @@ class _ClientConnection(Connection):
 
     _peer = "client"
     _client = False
+    _openers = handshake_threads
     __slots__ = ("_context", "_protocols", "_raw", "_server", "client", "done")
 
     def __init__(

@@ -130,9 +130,11 @@ class RawPeer(RawSocket):
         status: str = "101 Switching Protocols",
         extra: list[tuple[str, str]] | None = None,
         accept: str | None = None,
+        request: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        """Read the request and answer it; a 101 carries the right accept key unless given."""
-        request = self.read_request()
+        """Read the request (unless given, already read) and answer it; a 101 carries the
+        right accept key unless given."""
+        request = request or self.read_request()
         lines = [f"HTTP/1.1 {status}"]
         if status.startswith("101"):
             key = request["sec-websocket-key"].encode()
@@ -228,6 +230,7 @@ class RawServer:
         self.port = self._listener.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"
         self.results: queue.Queue[Any] = queue.Queue()
+        self.accepted = 0  # connections accepted so far
         self._threads: list[threading.Thread] = []
         self._accepting = threading.Thread(target=self._accept, args=(connections,), daemon=True)
         self._accepting.start()
@@ -238,6 +241,7 @@ class RawServer:
                 sock, _ = self._listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             thread = threading.Thread(target=self._serve, args=(RawPeer(sock),), daemon=True)
             thread.start()
             self._threads.append(thread)

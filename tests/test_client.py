@@ -438,7 +438,11 @@ def test_close_while_connecting_aborts(ws: WebSocket, recorder: Recorder) -> Non
         with pytest.raises(BusinessError) as info:
             queued.result(TIMEOUT)
         assert info.value.code == 2302999
-        assert server.result() is True, "the aborted attempt must close its TCP connection"
+        # Aborted before its opening thread started, the attempt makes no TCP connection; one
+        # it made must be closed (a connection still in the backlog here: leaving the block
+        # waits for its script, which ends at EOF).
+        if server.accepted:
+            assert server.result() is True, "the aborted attempt must close its TCP connection"
     assert ws.state is State.CLOSED
     time.sleep(0.2)  # proves that neither error nor close is emitted
     assert recorder.events() == []

@@ -1,0 +1,111 @@
+"""Client openings run on a bounded pool (issue 14): past its cap, an opening waits its turn,
+and ``connectTimeout`` counts that wait. ohws's own cap is 64; these tests put a pool of 1 or
+2 threads in its place to see the behaviour with a few connections."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ohws import BusinessError, State, webSocket
+from ohws._connection import ClientConnection
+from ohws._threads import Pool
+
+from .servers import TIMEOUT, RawPeer, RawServer
+
+
+@pytest.fixture
+def openers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Installs a pool of ``n`` opening threads for client connections: ``openers(n)``."""
+
+    def install(n: int) -> None:
+        monkeypatch.setattr(ClientConnection, "_openers", Pool("test-open-", max_workers=n, max_idle=n))
+
+    yield install
+
+
+def test_openings_beyond_the_cap_wait_their_turn(openers: Any) -> None:
+    openers(2)
+    arrived: queue.Queue[str] = queue.Queue()
+    release = threading.Event()
+
+    def held(peer: RawPeer) -> bool:
+        request = peer.read_request()
+        arrived.put(request[":request-line"].split()[1])
+        release.wait(TIMEOUT)
+        peer.handshake(request=request)
+        peer.recv_until(0x8)
+        peer.send_close(1000)
+        return peer.expect_eof()
+
+    sockets = [webSocket.createWebSocket() for _ in range(3)]
+    with RawServer(held, connections=3) as server:
+        try:
+            promises = [ws.connect(f"{server.url}/{i}") for i, ws in enumerate(sockets)]
+            first = {arrived.get(timeout=TIMEOUT), arrived.get(timeout=TIMEOUT)}
+            assert first == {"/0", "/1"}
+            # Without the cap the third request arrives within milliseconds.
+            with pytest.raises(queue.Empty):
+                arrived.get(timeout=0.5)
+            assert sockets[2].state is State.CONNECTING
+            release.set()
+            assert arrived.get(timeout=TIMEOUT) == "/2"
+            assert all(promise.result(TIMEOUT) is True for promise in promises)
+        finally:
+            release.set()
+            for ws in sockets:
+                ws.close().result(TIMEOUT)
+
+
+def silent(peer: RawPeer) -> bool:
+    return peer.expect_eof()
+
+
+def test_connect_timeout_counts_the_wait_for_an_opening_thread(
+    openers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    openers(1)
+    stuck, waiting = webSocket.createWebSocket(), webSocket.createWebSocket()
+    with RawServer(silent, connections=2) as server:
+        try:
+            stuck.connect(server.url)  # holds the only opening thread for its 30 s
+            started = time.monotonic()
+            promise = waiting.connect(server.url, {"connectTimeout": 1})
+            with pytest.raises(BusinessError) as info:
+                promise.result(TIMEOUT)
+            took = time.monotonic() - started
+            assert info.value.code == 200
+            assert "timed out after 1s (connectTimeout)" in info.value.message
+            assert 0.9 <= took <= 3.0, took
+            assert waiting.state is State.CLOSED
+        finally:
+            stuck.close().result(TIMEOUT)
+        # The freed thread would take the abandoned opening up within milliseconds.
+        time.sleep(0.5)
+        assert server.accepted == 1, "the attempt that timed out while waiting never connects"
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+def test_close_while_waiting_for_an_opening_thread_ends_at_once(openers: Any) -> None:
+    openers(1)
+    stuck, waiting = webSocket.createWebSocket(), webSocket.createWebSocket()
+    with RawServer(silent, connections=2) as server:
+        try:
+            stuck.connect(server.url)
+            connecting = waiting.connect(server.url)
+            started = time.monotonic()
+            assert waiting.close().result(TIMEOUT) is True
+            assert time.monotonic() - started < 1.0  # not when the opening thread frees up
+            with pytest.raises(BusinessError) as info:
+                connecting.result(TIMEOUT)
+            assert info.value.code == 2302999
+            assert "close() was called before the connection opened" in info.value.message
+        finally:
+            stuck.close().result(TIMEOUT)
+        time.sleep(0.5)
+        assert server.accepted == 1
