@@ -64,22 +64,28 @@ class Lane:
     ``submit`` may be called from any thread and never runs the job itself.
     """
 
-    __slots__ = ("_dispatcher", "_jobs", "_jobs_lock", "_scheduled")
+    __slots__ = ("_dispatcher", "_head", "_jobs", "_jobs_lock", "_scheduled")
 
     def __init__(self, dispatcher: Dispatcher | None = None) -> None:
         self._dispatcher = dispatcher or _shared_pool
-        # Made by the first job and freed when the lane runs dry: an idle lane (most of them,
-        # at scale) holds no deque, which costs ~600 bytes even when empty.
+        # The oldest job waits in _head, the later ones in _jobs. The deque is made by the
+        # second job and freed when it runs empty: an idle lane (most of them, at scale)
+        # holds none (~600 bytes even when empty), and a lane that gets one job at a time
+        # (a message now and then) never makes one.
+        self._head: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
         self._jobs: deque[tuple[Callable[..., Any], tuple[Any, ...]]] | None = None
         self._jobs_lock = threading.Lock()
         self._scheduled = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
         with self._jobs_lock:
-            jobs = self._jobs
-            if jobs is None:
-                jobs = self._jobs = deque()
-            jobs.append((fn, args))
+            if self._head is None:
+                self._head = (fn, args)
+            else:
+                jobs = self._jobs
+                if jobs is None:
+                    jobs = self._jobs = deque()
+                jobs.append((fn, args))
             if self._scheduled:
                 return
             self._scheduled = True
@@ -108,8 +114,8 @@ class Lane:
 
     def _drop_all(self) -> int:
         with self._jobs_lock:
-            jobs = list(self._jobs or ())
-            self._jobs = None
+            jobs = [] if self._head is None else [self._head, *(self._jobs or ())]
+            self._head = self._jobs = None
             self._scheduled = False
         for fn, _ in jobs:
             if isinstance(fn, _Barrier):
@@ -119,11 +125,15 @@ class Lane:
     def _drain(self) -> None:
         for _ in range(_LANE_BATCH):
             with self._jobs_lock:
-                jobs = self._jobs
-                if not jobs:
-                    self._jobs = None
+                job = self._head
+                if job is None:
                     self._scheduled = False
                     return
-                fn, args = jobs.popleft()
+                jobs = self._jobs
+                if jobs:
+                    self._head = jobs.popleft()
+                else:
+                    self._head = self._jobs = None
+            fn, args = job
             run_user_code(fn, *args)
         self._schedule()  # more work waits: yield the worker, keep our place in line

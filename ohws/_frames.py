@@ -3,7 +3,7 @@
 The parser enforces the framing rules a client must (RFC 6455 section 5): unmasked server
 frames, no reserved bits (no extension is ever negotiated), known opcodes, short unfragmented
 control frames, minimal-form 64-bit lengths, and the receive size limit, which is checked
-from the frame header before any payload is buffered. Pure: no I/O, no threads.
+from the frame header before any payload is buffered. Pure: no I/O (but for masking keys).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import threading
 from collections.abc import Callable
 from enum import IntEnum
 from typing import NamedTuple
@@ -186,8 +187,27 @@ def encode_frame(opcode: Opcode, payload: bytes, fin: bool = True, *, mask: bool
         header = struct.pack("!BBQ", b0, bit | 127, n)
     if not mask:
         return header + payload
-    key = os.urandom(4)
+    key = _mask_key()
     return b"".join((header, key, apply_mask(payload, key)))
+
+
+# Masking keys come from the OS's CSPRNG 4 KiB at a time, as Node's ws does (RFC 6455 5.3:
+# a strong source of entropy). os.urandom(4) per frame cost a system call that lets go of the
+# GIL: with many busy threads the sending thread then queued for it again on every frame.
+_KEYS_CHUNK = 4096
+_keys_lock = threading.Lock()
+_keys = b""
+_keys_at = 0
+
+
+def _mask_key() -> bytes:
+    global _keys, _keys_at
+    with _keys_lock:
+        if _keys_at >= len(_keys):
+            _keys, _keys_at = os.urandom(_KEYS_CHUNK), 0
+        at = _keys_at
+        _keys_at = at + 4
+        return _keys[at : at + 4]
 
 
 def encode_unmasked(opcode: Opcode, payload: bytes) -> bytes:

@@ -33,6 +33,7 @@ _NO_HANDLER = object()
 #: share one instead of ~1.3 KB each (an RLock, a deque, bound methods): ``send`` keeps one such
 #: promise per connection (SPEC 6 scale).
 _SETTLED = threading.Condition()
+_FINISHED = concurrent.futures._base.FINISHED
 
 
 class Promise(concurrent.futures.Future[T]):
@@ -170,14 +171,23 @@ class Promise(concurrent.futures.Future[T]):
 
     @classmethod
     def resolved(cls, value: T, lane: Lane | None = None) -> Promise[T]:
-        promise: Promise[T] = cls(lane)
-        promise._resolve(value)
-        promise._condition = _SETTLED  # no other thread has seen it yet
-        return promise
+        return cls._born_settled(lane, value, None)
 
     @classmethod
     def rejected(cls, error: BaseException, lane: Lane | None = None) -> Promise[Any]:
-        promise: Promise[Any] = cls(lane)
-        promise._reject(error)
+        return cls._born_settled(lane, None, error)
+
+    @classmethod
+    def _born_settled(cls, lane: Lane | None, value: Any, error: BaseException | None) -> Promise[Any]:
+        """What ``__init__`` and then settling would make, without a Condition of its own."""
+        promise: Promise[Any] = cls.__new__(cls)
+        # The state Future.__init__ sets up (the same in Python 3.10 to 3.13), settled.
         promise._condition = _SETTLED
+        promise._state = _FINISHED
+        promise._result = value
+        promise._exception = error
+        promise._waiters = []
+        promise._done_callbacks = []  # type: ignore[attr-defined]  # typeshed omits it
+        promise._lane = lane or Lane()
+        promise._observed = False
         return promise

@@ -18,6 +18,10 @@ class State(Enum):
     CLOSING = "CLOSING"
     CLOSED = "CLOSED"
 
+    # Members are singletons: hash by identity, in C (Enum's own hashes the name in Python,
+    # on every transition check).
+    __hash__ = object.__hash__
+
 
 #: state -> the states it may move to.
 TRANSITIONS: dict[State, frozenset[State]] = {

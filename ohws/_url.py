@@ -5,6 +5,7 @@ Pure: no I/O. Every rejection is a 2302001 naming the rule.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def _url_error(detail: str) -> BusinessError:
     return BusinessError.of(ErrorCode.URL_ERROR, detail)
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of the string: many connect() share a URL
 def parse_url(url: str) -> Target:
     """Parse and check a WebSocket URL; raise ``BusinessError(2302001)`` naming the rule."""
     if not url:

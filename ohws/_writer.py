@@ -101,10 +101,6 @@ class FrameWriter:
         True once written, or, for a queued data frame, the promise made by ``make_promise``
         that settles when it is written. Control and close frames return True when queued.
         """
-
-        def item(rest: bytes | None = None) -> Outgoing:
-            return Outgoing(opcode, payload, None if make_promise is None else make_promise(), rest)
-
         with self._lock:
             if self._stopped or self._close_submitted:
                 return False
@@ -113,7 +109,7 @@ class FrameWriter:
             if make_promise is not None:
                 self.buffered_amount += len(payload)
             if self._writing or self._queue or self._control or not self._direct:
-                queued = item()
+                queued = _outgoing(opcode, payload, make_promise)
                 (self._control if opcode in _CONTROL else self._queue).append(queued)
                 self._wake_locked()
                 return queued.promise or True
@@ -124,13 +120,13 @@ class FrameWriter:
         try:
             sent = _send_nowait(sock, frame)
         except OSError as exc:
-            failed = item()
+            failed = _outgoing(opcode, payload, make_promise)
             self._failed([failed], exc)
             return failed.promise or True
         with self._lock:
             self._writing = False
             if sent < len(frame):
-                partial = item(frame[sent:])
+                partial = _outgoing(opcode, payload, make_promise, frame[sent:])
                 self._queue.insert(0, partial)
                 self._wake_locked()
                 return partial.promise or True
@@ -253,6 +249,15 @@ class FrameWriter:
             if close_written:
                 self._on_close_written()
                 return  # nothing may follow a close frame
+
+
+def _outgoing(
+    opcode: Opcode,
+    payload: bytes,
+    make_promise: Callable[[], Promise[bool]] | None,
+    rest: bytes | None = None,
+) -> Outgoing:
+    return Outgoing(opcode, payload, None if make_promise is None else make_promise(), rest)
 
 
 def _send_nowait(sock: socket.socket, frame: bytes) -> int:

@@ -252,3 +252,22 @@ def test_c_and_python_masking_agree() -> None:
         data, mask = os.urandom(size), os.urandom(4)
         assert apply_mask(data, mask) == py_apply_mask(data, mask)
         assert py_apply_mask(py_apply_mask(data, mask), mask) == data
+
+
+def test_masking_keys_come_from_the_os_csprng_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 6455 5.3: each frame's key from a strong entropy source, unpredictable. ohws draws
+    them from os.urandom 4 KiB at a time (as Node's ws does): one call per 1,024 frames, not
+    one system call per frame, which lets go of the GIL (issue 14)."""
+    import ohws._frames as frames
+
+    calls: list[int] = []
+    real = os.urandom
+
+    def counting(n: int) -> bytes:
+        calls.append(n)
+        return real(n)
+
+    monkeypatch.setattr(frames.os, "urandom", counting)
+    keys = [encode_frame(Opcode.TEXT, b"x")[2:6] for _ in range(3000)]
+    assert 1 <= len(calls) <= 4 and set(calls) == {4096}, calls
+    assert len(set(keys)) >= 2990  # 32-bit random keys: a handful of repeats at most
