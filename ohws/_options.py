@@ -6,6 +6,7 @@ rule. Pure: no I/O, no threads.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -289,8 +290,30 @@ _OPTION_KEYS = (
 )
 
 
+#: value types of options that can share one parsed (frozen) ConnectOptions
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def parse_options(raw: object) -> ConnectOptions:
-    """Parse ``WebSocketRequestOptions``; raise ``BusinessError(401)`` naming the key."""
+    """Parse ``WebSocketRequestOptions``; raise ``BusinessError(401)`` naming the key.
+
+    Options of plain values (most of them: ``{"proxy": "no-proxy"}``) are parsed once and
+    their frozen result shared by every connection that passes the same ones.
+    """
+    if raw is None:
+        return _parse_plain(())
+    if type(raw) is dict and all(type(value) in _SCALARS for value in raw.values()):
+        # The type is part of the key: True == 1 == 1.0 must not share a result.
+        return _parse_plain(tuple((key, type(value), value) for key, value in raw.items()))
+    return _parse_options(raw)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_plain(items: tuple[tuple[object, type, object], ...]) -> ConnectOptions:
+    return _parse_options({key: value for key, _, value in items})
+
+
+def _parse_options(raw: object) -> ConnectOptions:
     if raw is None:
         return ConnectOptions()
     if not isinstance(raw, Mapping):
