@@ -127,7 +127,7 @@ class Connection:
         "_local_close",
         "_lock",
         "_lost_reason",
-        "_number",
+        "number",
         "_open_timed_out",
         "_open_timeout",
         "_open_timer",
@@ -145,13 +145,11 @@ class Connection:
         self._options = options
         self._sink = sink
         self._open_timeout = open_timeout
-        self._number = next(_thread_numbers)
+        self.number = next(_thread_numbers)  # names its threads: ohws-open-/reader-/writer-<n>
 
         self._lock = threading.Lock()
         self.state = State.CONNECTING
-        self._writer = FrameWriter(
-            self._number, self._on_close_written, self._on_write_failure, mask=self._client
-        )
+        self._writer = FrameWriter(self, mask=self._client)
         self._sock: socket.socket | None = None
         self._abort_requested = False  # close() while CONNECTING
         self._claimed = False  # the opening was taken up by its thread, or given up before
@@ -161,7 +159,7 @@ class Connection:
         self._close_received: Close | None = None
         self._reply_queued = False  # our answer to the peer's close or to its protocol error
         self._close_sent = False
-        self._close_waiters: list[Promise[bool]] = []
+        self._close_waiters: list[Promise[bool]] | None = None  # made by the first close()
         self._drain_timer: TimerHandle | None = None  # bounds the wait for the lane (SPEC 4.7)
         self._close_timer: TimerHandle | None = None
         self._lost_reason: str | None = None  # set by the heartbeat before it aborts the socket
@@ -173,7 +171,7 @@ class Connection:
     def start(self) -> None:
         # The deadline counts from now: a wait for an opening thread is part of the opening.
         self._open_timer = call_later(self._open_timeout, self._on_open_timeout)
-        self._openers.submit(run_named, f"ohws-open-{self._number}", self._run)
+        self._openers.submit(run_named, f"ohws-open-{self.number}", self._run)
 
     # ------------------------------------------------------------------ public side
     @property
@@ -218,6 +216,8 @@ class Connection:
             else:
                 error = None
                 if promise is not None:
+                    if self._close_waiters is None:
+                        self._close_waiters = []
                     self._close_waiters.append(promise)
                 if state is State.CONNECTING:
                     self._abort_requested = True
@@ -262,7 +262,7 @@ class Connection:
         check_transition(self.state, new)
         self.state = new
 
-    def _on_close_written(self) -> None:
+    def close_written(self) -> None:
         """Our close frame is out (writing thread): hang up if the handshake is now complete."""
         with self._lock:
             self._close_sent = True
@@ -273,7 +273,7 @@ class Connection:
             # RFC 6455 7.1.1 lets us close TCP now (a server should be first to).
             _abort(sock)
 
-    def _on_write_failure(self, exc: OSError) -> None:
+    def write_failed(self, exc: OSError) -> None:
         """A write failed: make sure the reader notices the broken connection."""
         _abort(self._sock)
 
@@ -350,7 +350,7 @@ class Connection:
         if rest is None:
             self._terminated()
         else:
-            connection_threads.submit(run_named, f"ohws-reader-{self._number}", self._read, rest)
+            connection_threads.submit(run_named, f"ohws-reader-{self.number}", self._read, rest)
 
     def _read(self, rest: bytes) -> None:
         try:
@@ -406,7 +406,7 @@ class Connection:
         with self._lock:
             aborted = self._abort_requested and not self._open_timed_out
             self._set_state(State.CLOSED)
-            waiters, self._close_waiters = self._close_waiters, []
+            waiters, self._close_waiters = self._close_waiters or [], None
             sock, self._sock = self._sock, None
             timer, self._open_timer = self._open_timer, None
         if timer is not None:
@@ -547,7 +547,7 @@ class Connection:
         with self._lock:
             if self.state is not State.CLOSED:
                 self._set_state(State.CLOSED)
-            waiters, self._close_waiters = self._close_waiters, []
+            waiters, self._close_waiters = self._close_waiters or [], None
             sock = self._sock
             for timer in (self._close_timer, self._drain_timer):
                 if timer is not None:

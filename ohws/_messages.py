@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._errors import parameter_error
 from ._frames import CloseCode, Frame, Opcode, ProtocolError
@@ -76,6 +76,11 @@ def parse_close_payload(payload: bytes) -> Close:
     return Close(code, reason)
 
 
+#: _chunks and _text between fragmented messages: _start() replaces them before any append,
+#: so a connection that receives whole messages (most) holds no lists of its own.
+_NO_FRAGMENTS: list[Any] = []
+
+
 class MessageAssembler:
     """Turns frames into :data:`Event`s; raises ProtocolError on a violation."""
 
@@ -84,8 +89,8 @@ class MessageAssembler:
     def __init__(self, max_size: int = 0) -> None:
         self._max_size = max_size
         self._opcode: Opcode | None = None
-        self._chunks: list[bytes] = []
-        self._text: list[str] = []
+        self._chunks: list[bytes] = _NO_FRAGMENTS
+        self._text: list[str] = _NO_FRAGMENTS
         self._size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
 
@@ -151,5 +156,6 @@ class MessageAssembler:
         if not frame.fin:
             return None
         data: str | bytes = b"".join(self._chunks) if decoder is None else "".join(self._text)
-        self._opcode, self._decoder, self._chunks, self._text = None, None, [], []
+        self._opcode, self._decoder = None, None
+        self._chunks = self._text = _NO_FRAGMENTS
         return Message(data)

@@ -16,16 +16,29 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ._errors import unknown_error
 from ._frames import Opcode, encode_frame, encode_unmasked
 from ._promise import Promise
 from ._threads import connection_threads, run_named
 
-__all__ = ["FrameWriter", "Outgoing"]
+__all__ = ["FrameWriter", "Outgoing", "WriterOwner"]
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _CONTROL = (Opcode.PING, Opcode.PONG)
+
+
+class WriterOwner(Protocol):
+    """The connection a writer reports to (one reference, not two bound methods each)."""
+
+    number: int  # names the writer thread: ohws-writer-<number>
+
+    def close_written(self) -> None:
+        """Our close frame is out (on the writing thread)."""
+
+    def write_failed(self, exc: OSError) -> None:
+        """A write failed: the connection is broken."""
 
 
 @dataclass(slots=True)
@@ -50,9 +63,7 @@ class FrameWriter:
         "_direct",
         "_encode",
         "_lock",
-        "_number",
-        "_on_close_written",
-        "_on_failure",
+        "_owner",
         "_queue",
         "_sock",
         "_stopped",
@@ -65,17 +76,13 @@ class FrameWriter:
 
     def __init__(
         self,
-        number: int,
-        on_close_written: Callable[[], None],
-        on_failure: Callable[[OSError], None],
+        owner: WriterOwner,
         *,
         mask: bool = True,
     ) -> None:
-        self._number = number
+        self._owner = owner
         # A client masks what it sends, a server does not (RFC 6455 5.1).
         self._encode: Callable[[Opcode, bytes], bytes] = encode_frame if mask else encode_unmasked
-        self._on_close_written = on_close_written
-        self._on_failure = on_failure
         self._lock = threading.Lock()
         self._condition: threading.Condition | None = None  # see _changed()
         # Lists, not deques: usually empty, and an empty deque costs ~700 bytes per connection.
@@ -137,7 +144,7 @@ class FrameWriter:
             if self._queue or self._control or self._waiters:
                 self._wake_locked()
         if opcode is Opcode.CLOSE:
-            self._on_close_written()
+            self._owner.close_written()
         return True
 
     def attach(self, sock: socket.socket) -> None:
@@ -167,7 +174,7 @@ class FrameWriter:
             self._changed().wait_for(lambda: not self._writing, 5.0)
             self._waiters -= 1
             done = self._thread_done
-        if done is not None and threading.current_thread().name != f"ohws-writer-{self._number}":
+        if done is not None and threading.current_thread().name != f"ohws-writer-{self._owner.number}":
             done.wait()
         with self._lock:
             left = [*self._queue, *self._control]
@@ -193,7 +200,7 @@ class FrameWriter:
             return  # not open yet: attach() flushes
         if self._thread_done is None:
             self._thread_done = threading.Event()
-            connection_threads.submit(run_named, f"ohws-writer-{self._number}", self._run)
+            connection_threads.submit(run_named, f"ohws-writer-{self._owner.number}", self._run)
         self._notify_locked()
 
     def _failed(self, items: list[Outgoing], exc: OSError) -> None:
@@ -201,7 +208,7 @@ class FrameWriter:
             self._writing = False
             self.buffered_amount -= sum(len(item.payload) for item in items if item.promise is not None)
             self._notify_locked()
-        self._on_failure(exc)
+        self._owner.write_failed(exc)
         error = unknown_error(f"the message could not be written ({exc})")
         for item in items:
             if item.promise is not None:
@@ -247,7 +254,7 @@ class FrameWriter:
                 if item.promise is not None:
                     item.promise._resolve(True)
             if close_written:
-                self._on_close_written()
+                self._owner.close_written()
                 return  # nothing may follow a close frame
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
 import struct
@@ -520,6 +521,10 @@ def test_ping_interval_zero_sends_no_ping(monkeypatch: pytest.MonkeyPatch) -> No
     """pingInterval 0 disables the heartbeat: with the default interval shortened to 1 s, a
     default connection pings twice while one with pingInterval 0 sends nothing."""
     monkeypatch.setattr(ohws._options, "DEFAULT_PING_INTERVAL", 1)  # a window the default fills
+    # Parsed options are cached (shared by the connections that pass the same ones): a fresh
+    # cache for this test, so that neither it nor later tests see the other default.
+    fresh = functools.lru_cache(maxsize=64)(ohws._options._parse_plain.__wrapped__)
+    monkeypatch.setattr(ohws._options, "_parse_plain", fresh)
     default_pings: queue.Queue[float] = queue.Queue()
     silent_pings: queue.Queue[float] = queue.Queue()
     with RawServer(answer_pings(default_pings)) as default, RawServer(answer_pings(silent_pings)) as off:
