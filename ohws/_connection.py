@@ -127,7 +127,6 @@ class Connection:
         "_local_close",
         "_lock",
         "_lost_reason",
-        "number",
         "_open_timed_out",
         "_open_timeout",
         "_open_timer",
@@ -137,6 +136,7 @@ class Connection:
         "_sock",
         "_status",
         "_writer",
+        "number",
         "state",
         "was_open",
     )
