@@ -1,7 +1,9 @@
-"""SPEC 4.7 on the client: what bounds the wait for the lane before the close reply.
+"""SPEC 4.7: what bounds the wait for the lane before the close reply, and what is delivered.
 
 A scripted server sends a message and its close frame at once; the client's message callback
-is held, and the test measures when the client's close reply reaches the server.
+is held, and the test measures when the client's close reply reaches the server. Then, on
+both ends: nothing that arrives after the peer's close frame or its protocol error is
+delivered, even when it comes in the same read.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ import threading
 import time
 from typing import Any
 
-from ohws import webSocket
+import pytest
 
+from ohws import CloseResult, WebSocketServer, webSocket
+
+from .raw_client import MASK, RawClient
 from .recorder import Recorder
-from .servers import TIMEOUT, RawPeer, RawServer
+from .server_support import ServerEvents, server, start
+from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
+
+__all__ = ["server"]  # the fixture, imported
 
 
 def _close_reply_time(peer: RawPeer, sent_close: threading.Event) -> tuple[float, float, bytes]:
@@ -106,3 +114,79 @@ def test_a_refusing_dispatcher_does_not_hold_the_close_reply() -> None:
         ws.connect(raw.url)
         assert raw.result() == struct.pack("!H", 4000)
         assert arrived[0] < 1.5
+
+
+# ---------------------------------------------------------------- nothing after the end is delivered
+
+BEFORE = frame_bytes(0x1, b"before")
+AFTER = frame_bytes(0x1, b"after 1") + frame_bytes(0x2, b"after 2")
+# A continuation frame with no message to continue: 1002, found after the frame was parsed,
+# so the frames behind it are still well-formed and readable.
+ORPHAN_CONTINUATION = frame_bytes(0x0, b"orphan")
+
+
+def _burst_then_wait_for_the_reply(ending: bytes) -> Any:
+    """A script that sends a message, ``ending`` and more messages in one write (so the client
+    reads them together), then returns the client's close frame payload."""
+
+    def script(peer: RawPeer) -> bytes:
+        peer.handshake()
+        peer.sock.sendall(BEFORE + ending + AFTER)
+        return peer.recv_until(0x8)[2]
+
+    return script
+
+
+def test_client_delivers_nothing_received_after_the_servers_close_frame() -> None:
+    """SPEC 4.7: a message, the server's close frame and two more messages arrive together:
+    the first message is delivered, the two after the close are not, and the close is the
+    server's (4000, echoed)."""
+    with RawServer(_burst_then_wait_for_the_reply(frame_bytes(0x8, struct.pack("!H", 4000) + b"bye"))) as raw:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        ws.connect(raw.url)
+        assert rec.wait_for("close").value == CloseResult(4000, "bye")
+        assert rec.messages() == ["before"]  # every message the reader emitted precedes close
+        assert raw.result() == struct.pack("!H", 4000)
+
+
+def test_client_delivers_nothing_received_after_the_servers_protocol_error() -> None:
+    """SPEC 4.7: a message, a protocol error (a continuation frame with nothing to continue)
+    and two well-formed messages arrive together: the first message is delivered, the two
+    after the error are not; the client fails the connection with 1002."""
+    with RawServer(_burst_then_wait_for_the_reply(ORPHAN_CONTINUATION)) as raw:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        ws.connect(raw.url)
+        assert rec.wait_for("close").value.code == 1002
+        assert rec.messages() == ["before"]
+        assert "error" in rec.events()
+        assert raw.result()[:2] == struct.pack("!H", 1002)
+
+
+@pytest.mark.parametrize(
+    ("ending", "code"),
+    [
+        (frame_bytes(0x8, struct.pack("!H", 4000) + b"bye", mask=MASK), 4000),
+        (frame_bytes(0x0, b"orphan", mask=MASK), 1002),
+    ],
+    ids=["close frame", "protocol error"],
+)
+def test_server_delivers_nothing_received_after_the_clients_close_or_protocol_error(
+    server: WebSocketServer, ending: bytes, code: int
+) -> None:
+    """SPEC 4.7 on the server: a client's message, its close frame (or a protocol error) and
+    two more messages in one write: one messageReceive, for the first; the close is the
+    client's code (or 1002)."""
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    after = frame_bytes(0x1, b"after 1", mask=MASK) + frame_bytes(0x2, b"after 2", mask=MASK)
+    raw.sock.sendall(frame_bytes(0x1, b"before", mask=MASK) + ending + after)
+    assert raw.frames_until_close() == ([], code)
+    seen = events.collect({"close": 1})
+    raw.close()
+    assert [args[0].data for name, args in seen if name == "messageReceive"] == ["before"]
+    assert [args[1].code for name, args in seen if name == "close"] == [code]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import queue
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -198,6 +199,61 @@ def test_sends_during_the_gap_arrive_after_the_next_open_in_order(
     assert [p.result(TIMEOUT) for p in promises] == [True, True, True]  # type: ignore[union-attr]
     received = [events.wait_for("messageReceive")[0].data for _ in range(3)]
     assert received == ["a", "b", "c"]
+
+
+def test_frames_not_written_at_a_drop_are_rejected_and_sends_after_it_wait_for_the_next_open(
+    ws: WebSocket,
+) -> None:
+    """SPEC 14: the server stops reading, so the client's frames pile up (one partly written,
+    two queued behind it); then it resets the connection. Those three sends are rejected with
+    2302999 while the session reconnects; a send made during the wait is kept (still pending
+    while the next server holds back its handshake) and written once that connection opens."""
+    mib = 1 << 20
+    reset, let_in = threading.Event(), threading.Event()
+
+    def stalled(peer: RawPeer) -> None:
+        peer.handshake()
+        assert reset.wait(TIMEOUT)  # reads nothing meanwhile
+        peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close: RST
+
+    def next_connection(peer: RawPeer) -> bytes:
+        assert let_in.wait(TIMEOUT)
+        peer.handshake()
+        payload = peer.recv_frame()[2]
+        peer.recv_until(0x8)
+        return payload
+
+    with RawServer(_scripts(stalled, next_connection), connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": FAST}).result(TIMEOUT)  # type: ignore[union-attr]
+        timeline.expect("open")
+        sent = []
+        while ws.bufferedAmount == 0:  # until a frame no longer fits in the socket buffers
+            assert len(sent) < 64, "64 MiB written to a server that reads nothing"
+            sent.append(ws.send(b"x" * mib))
+        writer = ws._connection._writer  # type: ignore[union-attr]
+        deadline = time.monotonic() + TIMEOUT
+        while not writer._writing:  # the writer thread has taken that frame and is blocked on it
+            assert time.monotonic() < deadline, "the writer thread never started"
+            time.sleep(0.01)
+        unwritten = [sent[-1], *(ws.send(bytes([i]) * mib) for i in range(2))]  # two queued behind
+        assert not any(promise.done() for promise in unwritten)  # type: ignore[union-attr]
+        reset.set()
+        for promise in unwritten:
+            with pytest.raises(BusinessError) as info:
+                promise.result(TIMEOUT)  # type: ignore[union-attr]
+            assert info.value.code == 2302999
+        (_, error, _), (_, result, _), _ = timeline.expect("error", "close", "reconnect")
+        assert error.code == 200 and result.code == 1006
+        assert ws.state is State.CONNECTING
+        kept = ws.send("sent while reconnecting")
+        assert not kept.done()  # type: ignore[union-attr]  # the next connection is not open yet
+        let_in.set()
+        timeline.expect("open")
+        assert kept.result(TIMEOUT) is True  # type: ignore[union-attr]
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert raw.result() is None  # the stalled connection's script
+        assert raw.result() == b"sent while reconnecting"
 
 
 def test_first_connect_failure_is_not_retried(ws: WebSocket) -> None:

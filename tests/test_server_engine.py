@@ -147,6 +147,50 @@ def test_client_reply_goes_out_before_the_1002_it_fails_the_connection_with() ->
         assert raw.result() == [(0x1, b"re"), (0x8, struct.pack("!H", 1002))]
 
 
+# The server's close handshake waits at most 5 s (closeTimeout's default): an end that waited
+# for the client to hang up, or for that timer, comes far later than this.
+AT_ONCE = 2.0
+
+
+def test_server_closes_tcp_first_once_it_has_answered_the_clients_close(server: WebSocketServer) -> None:
+    """SPEC 11 (RFC 6455 7.1.1): a client sends its close frame, reads the server's reply and
+    keeps its socket open: the server closes TCP within 2 s of the reply (not after its 5 s
+    closeTimeout), and its close event comes while the client still holds its socket."""
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    raw.send_close(4000, "bye")
+    assert raw.frames_until_close() == ([], 4000)
+    replied = time.monotonic()
+    assert raw.expect_eof()
+    assert time.monotonic() - replied < AT_ONCE
+    assert events.wait_for("close")[1] == CloseResult(4000, "bye")
+    raw.close()
+
+
+def test_server_closes_tcp_first_once_the_client_has_answered_its_close(server: WebSocketServer) -> None:
+    """SPEC 11 (RFC 6455 7.1.1), the other way: server.close(conn), the client replies with
+    its close frame and keeps its socket open: the server closes TCP within 2 s of the reply
+    (not after its 5 s closeTimeout), close(conn) resolves and the close event comes."""
+    events = ServerEvents(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    (client,) = events.wait_for("connect")
+    closing = server.close(client, {"code": 4001, "reason": "done"})
+    assert raw.frames_until_close() == ([], 4001)
+    raw.send_close(4001)
+    replied = time.monotonic()
+    assert raw.expect_eof()
+    assert time.monotonic() - replied < AT_ONCE
+    assert closing.result(TIMEOUT) is True
+    assert events.wait_for("close")[1] == CloseResult(4001, "done")
+    raw.close()
+
+
 def test_stop_writes_queued_sends_before_1001(server: WebSocketServer) -> None:
     """stop() right after 200 sends of 10 KB: the client gets all 200, then close 1001."""
     events = ServerEvents(server)
