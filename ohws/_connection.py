@@ -44,7 +44,7 @@ from ._options import CloseSpec, ConnectOptions
 from ._promise import Promise
 from ._proxy import proxy_environment, resolve_proxy
 from ._state import State, check_transition
-from ._threads import connection_threads, opening_threads, run_named
+from ._threads import connection_threads, opening_pace, opening_threads, run_named
 from ._timer import TimerHandle, call_later
 from ._transport import ConnectError, open_stream
 from ._types import CloseResult, OpenResult, WebSocketOpenInfo
@@ -626,7 +626,8 @@ class ClientConnection(Connection):
     def _handshake(self) -> bytes:
         """Open the stream and do the opening handshake; raise BusinessError(200) on failure."""
         options, target = self._options, self._target
-        deadline = time.monotonic() + options.connect_timeout
+        started = time.monotonic()
+        deadline = started + options.connect_timeout
         try:
             environ = proxy_environment() if options.proxy == "system" else {}  # read only if used
             route = resolve_proxy(options.proxy, target.host, target.secure, environ)
@@ -653,6 +654,8 @@ class ClientConnection(Connection):
         except (TimeoutError, OSError) as exc:
             why = "timed out" if isinstance(exc, TimeoutError) else f"connection lost ({exc})"
             raise _connect_failed(f"{why} during the opening handshake", self._status) from None
+        finally:
+            opening_pace.record(time.monotonic() - started)
 
     def _opened(self) -> None:
         response, sink = self._response, self._sink

@@ -34,6 +34,10 @@ _NO_HANDLER = object()
 #: promise per connection (SPEC 6 scale).
 _SETTLED = threading.Condition()
 _FINISHED = concurrent.futures._base.FINISHED
+# Their lists, shared too: a settled Future runs a new done-callback at once instead of keeping
+# it, and concurrent.futures.wait() adds and removes its waiter under _SETTLED.
+_SETTLED_WAITERS: list[Any] = []
+_SETTLED_CALLBACKS: list[Any] = []
 
 
 class Promise(concurrent.futures.Future[T]):
@@ -186,8 +190,8 @@ class Promise(concurrent.futures.Future[T]):
         promise._state = _FINISHED
         promise._result = value
         promise._exception = error
-        promise._waiters = []
-        promise._done_callbacks = []  # type: ignore[attr-defined]  # typeshed omits it
+        promise._waiters = _SETTLED_WAITERS
+        promise._done_callbacks = _SETTLED_CALLBACKS  # type: ignore[attr-defined]  # typeshed omits it
         promise._lane = lane or Lane()
         promise._observed = False
         return promise

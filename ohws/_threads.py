@@ -14,7 +14,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Pool", "connection_threads", "dispatch_threads", "handshake_threads", "opening_threads"]
+__all__ = [
+    "OpeningPace",
+    "Pool",
+    "connection_threads",
+    "dispatch_threads",
+    "handshake_threads",
+    "opening_pace",
+    "opening_threads",
+]
 
 
 class Pool:
@@ -92,9 +100,32 @@ def run_named(name: str, fn: Callable[..., None], *args: Any) -> None:
 dispatch_threads = Pool("ohws-dispatch-", max_workers=64)
 #: reader and writer threads, reused across connections; idle ones are named ohws-idle-<k>
 connection_threads = Pool("ohws-idle-", max_idle=16)
+class OpeningPace:
+    """How many client openings may run at once: few while they finish quickly (they are then
+    CPU work, and more threads only contend for the GIL: 10,000 connects on loopback took 5.9 s
+    of CPU with 8 at a time, 6.5 s with 16, 9 s with 64, more without a cap, and fragmented
+    memory), more while they wait on the network (a distant server: more at once overlap those
+    waits). The measure is a moving average of the openings' durations (issue 14)."""
+
+    FAST, SLOW = 16, 64  # openings at once
+    SLOW_SECONDS = 0.02  # an average opening longer than this waits on the network
+    _WEIGHT = 0.1  # of the newest duration in the average
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self.average = 0.0
+        pool._max_workers = self.FAST
+
+    def record(self, seconds: float) -> None:
+        """One opening (connect, TLS, handshake) took ``seconds``; any thread."""
+        self.average += (seconds - self.average) * self._WEIGHT  # a lost update costs nothing
+        self._pool._max_workers = self.SLOW if self.average > self.SLOW_SECONDS else self.FAST
+
+
 #: where client connections open (connect, TLS, handshake) before a reader thread takes over:
-#: at most 64 at once, the others wait their turn (their connectTimeout runs meanwhile). More
-#: at once made 10,000 connects slower and their memory fragmented (issue 14).
-opening_threads = Pool("ohws-idle-open-", max_workers=64, max_idle=16)
+#: at most OpeningPace's number at once, the others wait their turn (their connectTimeout
+#: runs meanwhile)
+opening_threads = Pool("ohws-idle-open-", max_idle=16)
+opening_pace = OpeningPace(opening_threads)
 #: where a server reads an accepted client's opening handshake; its admission limits bound these
 handshake_threads = Pool("ohws-idle-accept-", max_idle=16)

@@ -16,7 +16,7 @@ from typing import Any
 
 import ohws
 from ohws import WebSocket, webSocket
-from ohws._promise import _SETTLED
+from ohws._promise import _SETTLED, Promise
 
 from .servers import TIMEOUT, RawPeer, RawServer, echo, websockets_server
 
@@ -107,6 +107,9 @@ def test_the_promise_of_a_written_send_shares_one_condition() -> None:
             promise.then(followed.put)
             assert followed.get(timeout=TIMEOUT) is True
         finally:
-            # wait() hangs a waiter on every future, the settled one included, until all are done.
-            done, pending = concurrent.futures.wait([promise, ws.close()], timeout=TIMEOUT)
-            assert promise in done and not pending
+            # wait() hangs a waiter on every future, the settled ones included (two here, which
+            # share their lists), until all are done; then takes it off again.
+            other = Promise.resolved(True)
+            done, pending = concurrent.futures.wait([promise, other, ws.close()], timeout=TIMEOUT)
+            assert promise in done and other in done and not pending
+            assert promise._waiters == [] and other._waiters == []

@@ -1,6 +1,7 @@
 """Client openings run on a bounded pool (issue 14): past its cap, an opening waits its turn,
-and ``connectTimeout`` counts that wait. ohws's own cap is 64; these tests put a pool of 1 or
-2 threads in its place to see the behaviour with a few connections."""
+and ``connectTimeout`` counts that wait. ohws's cap is 16 while openings finish quickly and 64
+while they wait on the network (OpeningPace); most tests here put a pool of 1 or 2 threads in
+its place to see the behaviour with a few connections."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 
 from ohws import BusinessError, State, webSocket
 from ohws._connection import ClientConnection
-from ohws._threads import Pool
+import ohws._connection
+from ohws._threads import OpeningPace, Pool
 
 from .servers import TIMEOUT, RawPeer, RawServer
 
@@ -109,3 +111,61 @@ def test_close_while_waiting_for_an_opening_thread_ends_at_once(openers: Any) ->
             stuck.close().result(TIMEOUT)
         time.sleep(0.5)
         assert server.accepted == 1
+
+
+def test_the_pace_allows_more_openings_while_they_wait_on_the_network() -> None:
+    pool = Pool("test-pace-")
+    pace = OpeningPace(pool)
+    assert pool._max_workers == OpeningPace.FAST == 16
+    for _ in range(50):
+        pace.record(0.002)  # loopback: CPU work
+    assert pool._max_workers == 16
+    for _ in range(10):
+        pace.record(0.2)  # a distant server
+    assert pool._max_workers == OpeningPace.SLOW == 64
+    for _ in range(50):
+        pace.record(0.002)
+    assert pool._max_workers == 16
+
+
+def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Openings that take 0.2 s (a distant server) lift the cap from 16 to 64: then 30 held
+    openings all reach the server at once, not 16."""
+    pool = Pool("test-open-", max_idle=2)
+    monkeypatch.setattr(ClientConnection, "_openers", pool)
+    monkeypatch.setattr(ohws._connection, "opening_pace", OpeningPace(pool))
+    arrived: queue.Queue[None] = queue.Queue()
+    release = threading.Event()
+
+    def slow(peer: RawPeer) -> bool:
+        request = peer.read_request()
+        time.sleep(0.2)  # the distant server's round trips
+        peer.handshake(request=request)
+        peer.recv_until(0x8)
+        peer.send_close(1000)
+        return peer.expect_eof()
+
+    def held(peer: RawPeer) -> bool:
+        request = peer.read_request()
+        arrived.put(None)
+        release.wait(TIMEOUT)
+        peer.handshake(request=request)
+        peer.recv_until(0x8)
+        peer.send_close(1000)
+        return peer.expect_eof()
+
+    first = [webSocket.createWebSocket() for _ in range(16)]
+    later = [webSocket.createWebSocket() for _ in range(30)]
+    with RawServer(slow, connections=16) as distant, RawServer(held, connections=30) as server:
+        try:
+            for promise in [ws.connect(distant.url) for ws in first]:
+                assert promise.result(TIMEOUT) is True
+            promises = [ws.connect(server.url) for ws in later]
+            for _ in range(30):  # with the cap still at 16, the 17th never arrives
+                arrived.get(timeout=TIMEOUT)
+            release.set()
+            assert all(promise.result(TIMEOUT) is True for promise in promises)
+        finally:
+            release.set()
+            for ws in first + later:
+                ws.close().result(TIMEOUT)
