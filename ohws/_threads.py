@@ -100,6 +100,8 @@ def run_named(name: str, fn: Callable[..., None], *args: Any) -> None:
 dispatch_threads = Pool("ohws-dispatch-", max_workers=64)
 #: reader and writer threads, reused across connections; idle ones are named ohws-idle-<k>
 connection_threads = Pool("ohws-idle-", max_idle=16)
+
+
 class OpeningPace:
     """How many client openings may run at once: few while they finish quickly (they are then
     CPU work, and more threads only contend for the GIL: 10,000 connects on loopback took 5.9 s

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+import ohws._connection
 from ohws import BusinessError, State, webSocket
 from ohws._connection import ClientConnection
-import ohws._connection
 from ohws._threads import OpeningPace, Pool
 
 from .servers import TIMEOUT, RawPeer, RawServer
