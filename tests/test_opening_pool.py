@@ -31,6 +31,14 @@ def openers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield install
 
 
+def answer_and_close(peer: RawPeer, request: dict[str, str]) -> bool:
+    """Answer a request already read, then the client's close; True at the client's EOF."""
+    peer.handshake(request=request)
+    peer.recv_until(0x8)
+    peer.send_close(1000)
+    return peer.expect_eof()
+
+
 def test_openings_beyond_the_cap_wait_their_turn(openers: Any) -> None:
     openers(2)
     arrived: queue.Queue[str] = queue.Queue()
@@ -40,10 +48,7 @@ def test_openings_beyond_the_cap_wait_their_turn(openers: Any) -> None:
         request = peer.read_request()
         arrived.put(request[":request-line"].split()[1])
         release.wait(TIMEOUT)
-        peer.handshake(request=request)
-        peer.recv_until(0x8)
-        peer.send_close(1000)
-        return peer.expect_eof()
+        return answer_and_close(peer, request)
 
     sockets = [webSocket.createWebSocket() for _ in range(3)]
     with RawServer(held, connections=3) as server:
@@ -140,19 +145,13 @@ def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.Mon
     def slow(peer: RawPeer) -> bool:
         request = peer.read_request()
         time.sleep(0.2)  # the distant server's round trips
-        peer.handshake(request=request)
-        peer.recv_until(0x8)
-        peer.send_close(1000)
-        return peer.expect_eof()
+        return answer_and_close(peer, request)
 
     def held(peer: RawPeer) -> bool:
         request = peer.read_request()
         arrived.put(None)
         release.wait(TIMEOUT)
-        peer.handshake(request=request)
-        peer.recv_until(0x8)
-        peer.send_close(1000)
-        return peer.expect_eof()
+        return answer_and_close(peer, request)
 
     first = [webSocket.createWebSocket() for _ in range(16)]
     later = [webSocket.createWebSocket() for _ in range(30)]
