@@ -116,11 +116,13 @@ class Connection:
     # Slots, not a __dict__: one of these lives as long as each connection (SPEC 6 scale).
     __slots__ = (
         "_abort_requested",
+        "_answered",
         "_claimed",
         "_close_received",
         "_close_sent",
         "_close_timer",
         "_close_waiters",
+        "_close_when_open",
         "_drain_timer",
         "_failure",
         "_heartbeat",
@@ -152,6 +154,10 @@ class Connection:
         self._writer = FrameWriter(self, mask=self._client)
         self._sock: socket.socket | None = None
         self._abort_requested = False  # close() while CONNECTING
+        # A server's 101 is on its way: for the peer the connection is open, so a close() from
+        # now on waits for OPEN and closes it properly (SPEC 11: stop() closes with 1001).
+        self._answered = False
+        self._close_when_open: CloseSpec | None = None
         self._claimed = False  # the opening was taken up by its thread, or given up before
         self._open_timed_out = False
         self._local_close: CloseSpec | None = None  # what our close() sent
@@ -208,7 +214,7 @@ class Connection:
 
     def close(self, spec: CloseSpec, promise: Promise[bool] | None = None) -> None:
         """Start (or join) the close; ``promise`` resolves True once CLOSED."""
-        reply = False
+        reply = deferred = False
         with self._lock:
             state = self.state
             if state is State.CLOSED:
@@ -219,7 +225,11 @@ class Connection:
                     if self._close_waiters is None:
                         self._close_waiters = []
                     self._close_waiters.append(promise)
-                if state is State.CONNECTING:
+                if state is State.CONNECTING and self._answered:
+                    deferred = True
+                    if self._close_when_open is None:
+                        self._close_when_open = spec
+                elif state is State.CONNECTING:
                     self._abort_requested = True
                     sock = self._sock
                     waiting, self._claimed = not self._claimed, True
@@ -233,6 +243,8 @@ class Connection:
         if error is not None:
             if promise is not None:
                 promise._reject(error)
+        elif deferred:
+            pass  # _open() closes with it once OPEN
         elif state is State.CONNECTING:
             if waiting:
                 self._give_up_waiting()
@@ -395,10 +407,13 @@ class Connection:
                 self._set_state(State.OPEN)
                 self.was_open = True
                 self._writer.attach(self._sock)
+            close_spec, self._close_when_open = self._close_when_open, None
         if failure is not None:
             self._fail_open(failure)
             return None
         self._opened()
+        if close_spec is not None:
+            self.close(close_spec)
         return rest
 
     def _fail_open(self, error: BusinessError) -> None:

@@ -145,7 +145,10 @@ class _ClientConnection(Connection):
                 self._server._admit(self)
             except HeadTooLarge:
                 raise Rejection(431, f"request head larger than {MAX_REQUEST_HEAD} bytes") from None
-            sock.sendall(switching_protocols(key, select_protocol(request, self._protocols)))
+            answer = switching_protocols(key, select_protocol(request, self._protocols))
+            with self._lock:
+                self._answered = True  # a close() from now on closes the open connection
+            sock.sendall(answer)
             return rest
         except Rejection as exc:
             _refuse(sock, exc, deadline)
