@@ -314,8 +314,6 @@ def _parse_plain(items: tuple[tuple[object, type, object], ...]) -> ConnectOptio
 
 
 def _parse_options(raw: object) -> ConnectOptions:
-    if raw is None:
-        return ConnectOptions()
     if not isinstance(raw, Mapping):
         raise parameter_error(f"options must be a dict, not {_type_name(raw)}")
     _check_keys(raw, _OPTION_KEYS, "options")
