@@ -43,7 +43,8 @@ class Pool:
         # waiting for it (a reader runs for a whole connection).
         self._pending = 0
         self._workers = 0
-        self._max_workers = max_workers
+        #: the most workers; may be changed at any time (a new job looks at it)
+        self.max_workers = max_workers
         self._max_idle = max_idle
         self._idle_seconds = idle_seconds
         self._names = itertools.count(1)
@@ -52,7 +53,7 @@ class Pool:
         with self._count_lock:
             self._pending += 1
             start = self._pending > self._idle and (
-                self._max_workers is None or self._workers < self._max_workers
+                self.max_workers is None or self._workers < self.max_workers
             )
             if start:
                 self._workers += 1
@@ -116,12 +117,12 @@ class OpeningPace:
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self.average = 0.0
-        pool._max_workers = self.FAST
+        pool.max_workers = self.FAST
 
     def record(self, seconds: float) -> None:
         """One opening (connect, TLS, handshake) took ``seconds``; any thread."""
         self.average += (seconds - self.average) * self._WEIGHT  # a lost update costs nothing
-        self._pool._max_workers = self.SLOW if self.average > self.SLOW_SECONDS else self.FAST
+        self._pool.max_workers = self.SLOW if self.average > self.SLOW_SECONDS else self.FAST
 
 
 #: where client connections open (connect, TLS, handshake) before a reader thread takes over:

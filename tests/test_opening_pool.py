@@ -121,16 +121,16 @@ def test_close_while_waiting_for_an_opening_thread_ends_at_once(openers: Any) ->
 def test_the_pace_allows_more_openings_while_they_wait_on_the_network() -> None:
     pool = Pool("test-pace-")
     pace = OpeningPace(pool)
-    assert pool._max_workers == OpeningPace.FAST == 16
+    assert pool.max_workers == OpeningPace.FAST == 16
     for _ in range(50):
         pace.record(0.002)  # loopback: CPU work
-    assert pool._max_workers == 16
+    assert pool.max_workers == 16
     for _ in range(10):
         pace.record(0.2)  # a distant server
-    assert pool._max_workers == OpeningPace.SLOW == 64
+    assert pool.max_workers == OpeningPace.SLOW == 64
     for _ in range(50):
         pace.record(0.002)
-    assert pool._max_workers == 16
+    assert pool.max_workers == 16
 
 
 def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
