@@ -105,24 +105,31 @@ connection_threads = Pool("ohws-idle-", max_idle=16)
 
 class OpeningPace:
     """How many client openings may run at once: few while they finish quickly (they are then
-    CPU work, and more threads only contend for the GIL: 10,000 connects on loopback took 5.9 s
-    of CPU with 8 at a time, 6.5 s with 16, 9 s with 64, more without a cap, and fragmented
-    memory), more while they wait on the network (a distant server: more at once overlap those
-    waits). The measure is a moving average of the openings' durations (issue 14)."""
+    CPU work, and more threads only contend for the GIL), more while they wait on the network
+    (a distant server: more at once overlap those waits). The measure is a moving average of
+    the openings' durations (issue 14).
 
-    FAST, SLOW = 16, 64  # openings at once
-    SLOW_SECONDS = 0.02  # an average opening longer than this waits on the network
+    Measured on loopback (2 cores, 10,000 connects): 4 at once took 7.1-7.7 s, 8 took
+    7.7-8.2 s, 16 took 8.5-9.8 s; contention also fragmented memory. The tiers are wide
+    because a busy machine stretches every opening: with 4 at once an opening on loopback
+    takes ~3 ms, and it would take a CPU four times slower to lift the cap."""
+
+    #: (the average opening's longest duration, in seconds, for this many at once)
+    TIERS = ((0.01, 4), (0.04, 16))
+    SLOW = 64  # openings at once when the average opening is longer than all the tiers
     _WEIGHT = 0.1  # of the newest duration in the average
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
         self.average = 0.0
-        pool.max_workers = self.FAST
+        pool.max_workers = self.TIERS[0][1]
 
     def record(self, seconds: float) -> None:
         """One opening (connect, TLS, handshake) took ``seconds``; any thread."""
         self.average += (seconds - self.average) * self._WEIGHT  # a lost update costs nothing
-        self._pool.max_workers = self.SLOW if self.average > self.SLOW_SECONDS else self.FAST
+        self._pool.max_workers = next(
+            (count for longest, count in self.TIERS if self.average <= longest), self.SLOW
+        )
 
 
 #: where client connections open (connect, TLS, handshake) before a reader thread takes over:
