@@ -169,10 +169,12 @@ class FrameWriter:
         with self._lock:
             self._stopped = True
             self._notify_locked()
-            self._waiters += 1
-            # A direct write never blocks, so this wait is short; after it nobody touches the socket.
-            self._changed().wait_for(lambda: not self._writing, 5.0)
-            self._waiters -= 1
+            if self._writing:
+                self._waiters += 1
+                # A direct write never blocks, so this wait is short; after it nobody touches
+                # the socket.
+                self._changed().wait_for(lambda: not self._writing, 5.0)
+                self._waiters -= 1
             done = self._thread_done
         if done is not None and threading.current_thread().name != f"ohws-writer-{self._owner.number}":
             done.wait()
