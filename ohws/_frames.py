@@ -62,6 +62,7 @@ for _op in Opcode:
     _OPCODE_OF[_op] = _op
 _MAX_CONTROL_PAYLOAD = 125
 _BIG_PAYLOAD = 4096  # above this, copy through a memoryview (one copy instead of two)
+_LARGE_FRAME = 65536  # a frame at least this large that is not all here is collected apart
 
 
 class FrameParser:
@@ -73,15 +74,25 @@ class FrameParser:
     server receives (always masked) and unmasks them.
     """
 
-    __slots__ = ("_buf", "_from_client", "_max_payload", "_pos")
+    __slots__ = ("_buf", "_from_client", "_max_payload", "_parts", "_parts_size", "_pos", "_want")
 
     def __init__(self, max_payload: int = 0, *, from_client: bool = False) -> None:
         self._buf = bytearray()
         self._pos = 0
         self._max_payload = max_payload
         self._from_client = from_client
+        # A large frame's bytes are kept as the reads brought them (from its header on) and
+        # joined once it is complete: growing the buffer to the frame's size took fresh memory,
+        # page by page, for every such frame, since the buffer is let go of once consumed.
+        self._parts: list[bytes] | None = None
+        self._parts_size = 0
+        self._want = 0  # the large frame's size, header included
 
     def feed(self, data: bytes) -> None:
+        if self._parts is not None:
+            self._parts.append(data)
+            self._parts_size += len(data)
+            return
         if self._pos:
             del self._buf[: self._pos]
             self._pos = 0
@@ -90,10 +101,12 @@ class FrameParser:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos + self._parts_size
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None if more bytes are needed. May raise ProtocolError."""
+        if self._parts is not None:
+            return self._large_frame()
         buf, pos = self._buf, self._pos
         available = len(buf) - pos
         if available < 2:
@@ -143,6 +156,11 @@ class FrameParser:
             header += 4
         end = pos + header + length
         if len(buf) < end:
+            if length >= _LARGE_FRAME and available >= header:
+                self._parts, self._parts_size = [bytes(buf[pos:])], len(buf) - pos
+                self._want = header + length
+                buf.clear()
+                self._pos = 0
             return None
         if length > _BIG_PAYLOAD:
             with memoryview(buf) as view:
@@ -153,6 +171,47 @@ class FrameParser:
             payload = apply_mask(payload, bytes(buf[pos + header - 4 : pos + header]))
         self._pos = end
         return Frame(fin, opcode, payload)
+
+    def _large_frame(self) -> Frame | None:
+        """The large frame being collected, once all of it is here (its header is valid)."""
+        parts = self._parts
+        assert parts is not None
+        extra = self._parts_size - self._want
+        if extra < 0:
+            return None
+        first = parts[0]
+        b0, b1 = first[0], first[1]
+        header = self._want - _payload_length(first)
+        following: list[bytes] = []  # what came after the frame in the same reads
+        while extra:
+            last = parts.pop()
+            if len(last) <= extra:
+                following.append(last)
+                extra -= len(last)
+            else:
+                parts.append(last[: len(last) - extra])
+                following.append(last[len(last) - extra :])
+                extra = 0
+        parts[0] = first[header:]
+        payload = b"".join(parts)
+        self._parts, self._parts_size, self._want = None, 0, 0
+        for data in reversed(following):
+            self._buf += data
+        if b1 & 0x80:
+            payload = apply_mask(payload, first[header - 4 : header])
+        opcode = _OPCODE_OF[b0 & 0x0F]
+        assert opcode is not None  # checked with the header
+        return Frame(bool(b0 & 0x80), opcode, payload)
+
+
+def _payload_length(head: bytes) -> int:
+    """The payload length a (valid, complete) frame header announces."""
+    length = head[1] & 0x7F
+    if length == 126:
+        return int(struct.unpack_from("!H", head, 2)[0])
+    if length == 127:
+        return int(struct.unpack_from("!Q", head, 2)[0])
+    return length
 
 
 _NATIVE = sys.byteorder

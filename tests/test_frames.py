@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import struct
 
 import pytest
@@ -235,6 +236,88 @@ def test_server_side_parsing_unmasks_and_requires_masks() -> None:
     with pytest.raises(ProtocolError) as info:
         parser.next_frame()
     assert "not masked" in info.value.reason
+
+
+@pytest.mark.parametrize("from_client", [False, True])
+def test_large_frames_split_anywhere_reassemble_exactly(from_client: bool) -> None:
+    """Frames of 64 KiB and more, cut at random points (a header in two, a frame's end and the
+    next frame's start in one read), come out exactly, masked or not, with the frames around
+    them."""
+    rng = random.Random(14)
+    mask = from_client
+    payloads = [os.urandom(n) for n in (65_535, 65_536, 65_537, 300_000, 5, 1_048_576)]
+    frames = [Frame(True, Opcode.BINARY, payload) for payload in payloads]
+    frames.insert(2, Frame(False, Opcode.TEXT, b"x" * 70_000))
+    frames.insert(3, Frame(True, Opcode.PING, b"between"))
+    frames.insert(4, Frame(True, Opcode.CONT, b"y" * 80_000))
+    stream = b"".join(encode_frame(f.opcode, f.payload, f.fin, mask=mask) for f in frames)
+    for _ in range(6):
+        cuts = sorted(rng.sample(range(1, len(stream)), 40))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        parser = FrameParser(from_client=from_client)
+        got: list[Frame] = []
+        for chunk in chunks:
+            parser.feed(chunk)
+            while (frame := parser.next_frame()) is not None:
+                got.append(frame)
+        assert got == frames
+        assert parser.buffered == 0
+    large = encode_frame(Opcode.BINARY, payloads[3], mask=mask)  # a 14- (or 10-) byte header
+    for cut in range(1, 16):  # the header, mask key included, cut at every byte
+        parser = FrameParser(from_client=from_client)
+        parser.feed(large[:cut])
+        assert parser.next_frame() is None
+        parser.feed(large[cut:])
+        assert parser.next_frame() == Frame(True, Opcode.BINARY, payloads[3])
+
+
+def test_a_large_frame_fed_in_several_reads_before_it_is_parsed() -> None:
+    """Reads fed one after another without a parse in between (the large frame's end and two
+    more frames among them) still come out exactly."""
+    big = os.urandom(100_000)
+    data = b"".join(
+        encode_frame(opcode, payload, mask=False)
+        for opcode, payload in ((Opcode.BINARY, big), (Opcode.TEXT, b"a"), (Opcode.TEXT, b"b"))
+    )
+    parser = FrameParser()
+    parser.feed(data[:50_000])
+    assert parser.next_frame() is None
+    end = len(data) - 3  # inside the last frame
+    for i in range(50_000, end, 9_999):
+        parser.feed(data[i : min(i + 9_999, end)])
+    parser.feed(data[end:])
+    frames = []
+    while (frame := parser.next_frame()) is not None:
+        frames.append(frame)
+    assert frames == [
+        Frame(True, Opcode.BINARY, big),
+        Frame(True, Opcode.TEXT, b"a"),
+        Frame(True, Opcode.TEXT, b"b"),
+    ]
+
+
+def test_a_large_frame_is_not_grown_into_the_read_buffer() -> None:
+    """A 1 MiB frame arriving in 64 KiB reads is kept as those reads and joined once: the read
+    buffer never grows to the frame's size (that took fresh memory for every large message)."""
+    payload = os.urandom(1 << 20)
+    data = encode_frame(Opcode.BINARY, payload, mask=False) + encode_frame(Opcode.TEXT, b"next", mask=False)
+    parser = FrameParser()
+    got: list[Frame] = []
+    for i in range(0, len(data), 65_536):
+        parser.feed(data[i : i + 65_536])
+        assert len(parser._buf) <= 65_536
+        while (frame := parser.next_frame()) is not None:
+            got.append(frame)
+    assert got == [Frame(True, Opcode.BINARY, payload), Frame(True, Opcode.TEXT, b"next")]
+
+
+def test_a_large_frame_over_the_limit_fails_before_it_is_collected() -> None:
+    """maxMessageSize still stops a large frame at its header: nothing of it is kept."""
+    parser = FrameParser(100_000)
+    parser.feed(encode_frame(Opcode.BINARY, os.urandom(200_000), mask=False)[:1000])
+    with pytest.raises(ProtocolError) as info:
+        parser.next_frame()
+    assert info.value.code == CloseCode.MESSAGE_TOO_BIG
 
 
 def test_unmasked_encoding_for_servers() -> None:
