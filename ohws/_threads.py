@@ -107,12 +107,13 @@ class OpeningPace:
     """How many client openings may run at once: few while they finish quickly (they are then
     CPU work, and more threads only contend for the GIL), more while they wait on the network
     (a distant server: more at once overlap those waits). The measure is a moving average of
-    the openings' durations (issue 14).
+    the time openings spend waiting on the network: connecting (TCP, proxy, TLS) and waiting
+    for the server's answer, not their CPU work (issue 14).
 
     Measured on loopback (2 cores, 10,000 connects): 4 at once took 7.1-7.7 s, 8 took
-    7.7-8.2 s, 16 took 8.5-9.8 s; contention also fragmented memory. The tiers are wide
-    because a busy machine stretches every opening: with 4 at once an opening on loopback
-    takes ~3 ms, and it would take a CPU four times slower to lift the cap."""
+    7.7-8.2 s, 16 took 8.5-9.8 s; contention also fragmented memory. Whole durations were the
+    measure before: they grow with the number at once (each opening queues for the GIL behind
+    the others), so once lifted the cap kept itself up; network waits grow little with it."""
 
     #: (the average opening's longest duration, in seconds, for this many at once)
     TIERS = ((0.01, 4), (0.04, 16))

@@ -119,21 +119,38 @@ def test_close_while_waiting_for_an_opening_thread_ends_at_once(openers: Any) ->
 
 
 def test_the_pace_allows_more_openings_while_they_wait_on_the_network() -> None:
+    """4 at once while openings wait on the network up to 10 ms on average, 16 up to 40 ms,
+    64 beyond; and back down."""
     pool = Pool("test-pace-")
     pace = OpeningPace(pool)
     assert pool.max_workers == 4
-    for _ in range(50):
-        pace.record(0.003)  # loopback: CPU work
-    assert pool.max_workers == 4
-    for _ in range(50):
-        pace.record(0.025)  # a server a few milliseconds away
-    assert pool.max_workers == 16
-    for _ in range(10):
-        pace.record(0.2)  # a distant server
-    assert pool.max_workers == OpeningPace.SLOW == 64
-    for _ in range(50):
-        pace.record(0.003)
-    assert pool.max_workers == 4
+    for wait, expected in ((0.0099, 4), (0.0101, 16), (0.0399, 16), (0.0401, 64), (0.0099, 4)):
+        for _ in range(300):
+            pace.record(wait)
+        assert pool.max_workers == expected, wait
+
+
+def test_the_pace_counts_network_waits_not_cpu_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an opening does between its waits on the network (here 60 ms spent building the
+    request, as a slow CPU or a crowded GIL would) does not raise the cap: whole durations grow
+    with the number of openings at once, and kept a raised cap up."""
+    pace = OpeningPace(Pool("test-pace-"))
+    monkeypatch.setattr(ohws._connection, "opening_pace", pace)
+    build = ohws._connection.build_request
+
+    def slow_build(*args: Any) -> bytes:
+        time.sleep(0.06)
+        return build(*args)
+
+    monkeypatch.setattr(ohws._connection, "build_request", slow_build)
+    with RawServer(lambda peer: answer_and_close(peer, peer.read_request()), connections=5) as server:
+        for _ in range(5):
+            ws = webSocket.createWebSocket()
+            started = time.monotonic()
+            assert ws.connect(server.url).result(TIMEOUT) is True
+            assert time.monotonic() - started >= 0.06
+            ws.close().result(TIMEOUT)
+    assert 0 < pace.average < 0.01
 
 
 def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
