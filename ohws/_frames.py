@@ -62,7 +62,7 @@ for _op in Opcode:
     _OPCODE_OF[_op] = _op
 _MAX_CONTROL_PAYLOAD = 125
 _BIG_PAYLOAD = 4096  # above this, copy through a memoryview (one copy instead of two)
-_LARGE_FRAME = 65536  # a frame at least this large that is not all here is collected apart
+_LARGE_FRAME = 65536  # a frame with at least this much payload, not all here, is collected apart
 
 
 class FrameParser:
@@ -90,7 +90,7 @@ class FrameParser:
 
     def feed(self, data: bytes) -> None:
         if self._parts is not None:
-            self._parts.append(data)
+            self._parts.append(data if type(data) is bytes else bytes(data))  # kept: not the caller's
             self._parts_size += len(data)
             return
         if self._pos:
@@ -181,7 +181,8 @@ class FrameParser:
             return None
         first = parts[0]
         b0, b1 = first[0], first[1]
-        header = self._want - _payload_length(first)
+        # A payload this large always has the 64-bit length form (minimal form, RFC 6455 5.2).
+        header = self._want - int.from_bytes(first[2:10], "big")
         following: list[bytes] = []  # what came after the frame in the same reads
         while extra:
             last = parts.pop()
@@ -202,16 +203,6 @@ class FrameParser:
         opcode = _OPCODE_OF[b0 & 0x0F]
         assert opcode is not None  # checked with the header
         return Frame(bool(b0 & 0x80), opcode, payload)
-
-
-def _payload_length(head: bytes) -> int:
-    """The payload length a (valid, complete) frame header announces."""
-    length = head[1] & 0x7F
-    if length == 126:
-        return int(struct.unpack_from("!H", head, 2)[0])
-    if length == 127:
-        return int(struct.unpack_from("!Q", head, 2)[0])
-    return length
 
 
 _NATIVE = sys.byteorder

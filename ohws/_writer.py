@@ -171,8 +171,8 @@ class FrameWriter:
             self._notify_locked()
             if self._writing:
                 self._waiters += 1
-                # A direct write never blocks, so this wait is short; after it nobody touches
-                # the socket.
+                # The socket is shut down (see above), so a write under way ends soon; after
+                # it nobody touches the socket.
                 self._changed().wait_for(lambda: not self._writing, 5.0)
                 self._waiters -= 1
             done = self._thread_done

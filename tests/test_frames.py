@@ -256,10 +256,14 @@ def test_large_frames_split_anywhere_reassemble_exactly(from_client: bool) -> No
         chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
         parser = FrameParser(from_client=from_client)
         got: list[Frame] = []
+        fed = consumed = 0
         for chunk in chunks:
             parser.feed(chunk)
+            fed += len(chunk)
             while (frame := parser.next_frame()) is not None:
                 got.append(frame)
+                consumed += len(encode_frame(frame.opcode, frame.payload, frame.fin, mask=mask))
+            assert parser.buffered == fed - consumed
         assert got == frames
         assert parser.buffered == 0
     large = encode_frame(Opcode.BINARY, payloads[3], mask=mask)  # a 14- (or 10-) byte header
@@ -282,7 +286,7 @@ def test_a_large_frame_fed_in_several_reads_before_it_is_parsed() -> None:
     parser = FrameParser()
     parser.feed(data[:50_000])
     assert parser.next_frame() is None
-    end = len(data) - 3  # inside the last frame
+    end = len(data) - 3  # where the last frame starts
     for i in range(50_000, end, 9_999):
         parser.feed(data[i : min(i + 9_999, end)])
     parser.feed(data[end:])
@@ -294,6 +298,24 @@ def test_a_large_frame_fed_in_several_reads_before_it_is_parsed() -> None:
         Frame(True, Opcode.TEXT, b"a"),
         Frame(True, Opcode.TEXT, b"b"),
     ]
+
+
+def test_a_large_frame_fed_from_a_reused_buffer_is_not_corrupted() -> None:
+    """A caller may feed a bytearray and refill it for the next read (as with recv_into): the
+    large frame being collected keeps its own copy."""
+    payload = os.urandom(200_000)
+    data = encode_frame(Opcode.BINARY, payload, mask=False)
+    parser = FrameParser()
+    buffer = bytearray(65_536)
+    frames = []
+    for i in range(0, len(data), len(buffer)):
+        chunk = data[i : i + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        parser.feed(memoryview(buffer)[: len(chunk)])  # type: ignore[arg-type]
+        while (frame := parser.next_frame()) is not None:
+            frames.append(frame)
+        buffer[:] = bytes(len(buffer))  # the caller reuses its buffer
+    assert frames == [Frame(True, Opcode.BINARY, payload)]
 
 
 def test_a_large_frame_is_not_grown_into_the_read_buffer() -> None:
@@ -312,12 +334,13 @@ def test_a_large_frame_is_not_grown_into_the_read_buffer() -> None:
 
 
 def test_a_large_frame_over_the_limit_fails_before_it_is_collected() -> None:
-    """maxMessageSize still stops a large frame at its header: nothing of it is kept."""
+    """maxMessageSize still stops a large frame at its header, before it is collected."""
     parser = FrameParser(100_000)
     parser.feed(encode_frame(Opcode.BINARY, os.urandom(200_000), mask=False)[:1000])
     with pytest.raises(ProtocolError) as info:
         parser.next_frame()
     assert info.value.code == CloseCode.MESSAGE_TOO_BIG
+    assert parser._parts is None
 
 
 def test_unmasked_encoding_for_servers() -> None:
