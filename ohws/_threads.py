@@ -110,8 +110,9 @@ class OpeningPace:
     the time openings spend waiting on the network: connecting (TCP, proxy, TLS) and waiting
     for the server's answer, not their CPU work (issue 14).
 
-    Measured on loopback (2 cores, 10,000 connects): 4 at once took 7.1-7.7 s, 8 took
-    7.7-8.2 s, 16 took 8.5-9.8 s; contention also fragmented memory. Whole durations were the
+    Measured on loopback (2 cores, 10,000 connects, 3 interleaved rounds): 4 at once took
+    7.1-7.7 s, 8 took 7.7-8.2 s, 16 took 8.5-9.8 s (4 lost one pair of three in a later
+    sitting); contention also fragmented memory. Whole durations were the
     measure before: they grow with the number at once (each opening queues for the GIL behind
     the others), so once lifted the cap kept itself up; network waits grow little with it."""
 
