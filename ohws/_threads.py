@@ -112,14 +112,14 @@ class OpeningPace:
 
     Measured on loopback (2 cores, 10,000 connects, 3 interleaved rounds): 4 at once took
     7.1-7.7 s, 8 took 7.7-8.2 s, 16 took 8.5-9.8 s (4 lost one pair of three in a later
-    sitting); contention also fragmented memory. Whole durations were the
-    measure before: they grow with the number at once (each opening queues for the GIL behind
-    the others), so once lifted the cap kept itself up; network waits grow little with it."""
+    sitting); contention also fragmented memory. Whole durations were the measure before: they
+    grow with the number at once (each opening queues for the GIL behind the others), so once
+    lifted the cap kept itself up; network waits grow little with it."""
 
-    #: (the average opening's longest duration, in seconds, for this many at once)
+    #: (the longest average network wait, in seconds, for this many openings at once)
     TIERS = ((0.01, 4), (0.04, 16))
-    SLOW = 64  # openings at once when the average opening is longer than all the tiers
-    _WEIGHT = 0.1  # of the newest duration in the average
+    SLOW = 64  # openings at once when the average network wait is longer than all the tiers
+    _WEIGHT = 0.1  # of the newest wait in the average
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
@@ -127,7 +127,7 @@ class OpeningPace:
         pool.max_workers = self.TIERS[0][1]
 
     def record(self, seconds: float) -> None:
-        """One opening (connect, TLS, handshake) took ``seconds``; any thread."""
+        """One opening waited ``seconds`` on the network (all of it, if it failed); any thread."""
         self.average += (seconds - self.average) * self._WEIGHT  # a lost update costs nothing
         self._pool.max_workers = next(
             (count for longest, count in self.TIERS if self.average <= longest), self.SLOW
