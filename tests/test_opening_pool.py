@@ -188,3 +188,144 @@ def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.Mon
             release.set()
             for ws in first + later:
                 ws.close().result(TIMEOUT)
+
+
+# ------------------------------------------------------------ the waiting caller opens
+
+
+class HeldPool:
+    """An opening pool whose threads never come: its jobs wait here until ``run_all()``."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        self.jobs.append((fn, args))
+
+    def run_all(self) -> None:
+        """Run the jobs on a thread of their own, as a pool would (they rename their thread)."""
+        thread = threading.Thread(target=lambda: [fn(*args) for fn, args in self.jobs])
+        thread.start()
+        thread.join(TIMEOUT)
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldPool:
+    pool = HeldPool()
+    monkeypatch.setattr(ClientConnection, "_openers", pool)
+    return pool
+
+
+DIRECT = {"proxy": "no-proxy", "connectTimeout": 5}
+
+
+@pytest.mark.parametrize("wait", ["result", "exception"])
+def test_a_caller_that_waits_for_the_opening_does_it_itself(
+    held: HeldPool, monkeypatch: pytest.MonkeyPatch, wait: str
+) -> None:
+    """result() (or exception()) while no opening thread has taken the opening up: the
+    waiting thread opens the connection (instead of sleeping until a thread does); the
+    opening thread that comes later finds nothing left to do."""
+    opened_on: list[threading.Thread] = []
+    handshake = ClientConnection._handshake
+
+    def recorded(connection: ClientConnection) -> bytes:
+        opened_on.append(threading.current_thread())
+        return handshake(connection)
+
+    monkeypatch.setattr(ClientConnection, "_handshake", recorded)
+    with RawServer(lambda peer: answer_and_close(peer, peer.read_request())) as server:
+        ws = webSocket.createWebSocket()
+        started = time.monotonic()
+        promise = ws.connect(server.url, DIRECT)
+        outcome = getattr(promise, wait)(TIMEOUT)
+        assert outcome is (True if wait == "result" else None)
+        assert time.monotonic() - started < 4.0  # not failed at connectTimeout (5 s)
+        assert opened_on == [threading.current_thread()]
+        assert len(held.jobs) == 1
+        held.run_all()  # the opening thread, late
+        assert opened_on == [threading.current_thread()]
+        assert ws.state is State.OPEN
+        assert ws.close().result(TIMEOUT) is True
+        assert server.result() is True
+
+
+@pytest.mark.parametrize(
+    ("host", "options", "wait"),
+    [
+        ("127.0.0.1", {"proxy": "no-proxy", "connectTimeout": 5}, 0.5),  # its deadline is first
+        ("localhost", {"proxy": "no-proxy", "connectTimeout": 1}, TIMEOUT),  # a name lookup
+        ("127.0.0.1", {"connectTimeout": 1}, TIMEOUT),  # a proxy may apply ('system')
+    ],
+    ids=["deadline-before-connectTimeout", "host-name", "system-proxy"],
+)
+def test_a_caller_does_not_open_when_its_deadline_could_pass_first(
+    held: HeldPool, host: str, options: Any, wait: float
+) -> None:
+    """connectTimeout's timer bounds the opening's waits on the network, not a name lookup:
+    a caller with a deadline opens only an IP address without a proxy, and only when its
+    deadline is no sooner than connectTimeout's. Otherwise it just waits."""
+    with RawServer(silent) as server:
+        ws = webSocket.createWebSocket()
+        promise = ws.connect(f"ws://{host}:{server.port}", options)
+        started = time.monotonic()
+        if wait < options["connectTimeout"]:
+            with pytest.raises(TimeoutError):
+                promise.result(wait)
+            assert wait <= time.monotonic() - started <= wait + 1.0
+            assert ws.state is State.CONNECTING
+            ws.close().result(TIMEOUT)
+        else:
+            with pytest.raises(BusinessError) as info:
+                promise.result(wait)
+            assert "timed out after 1s (connectTimeout)" in info.value.message
+            assert 0.9 <= time.monotonic() - started <= 3.0
+        assert server.accepted == 0, "the caller opened the connection"
+
+
+def test_an_interrupted_opening_on_the_callers_thread_fails_cleanly(
+    held: HeldPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt (Ctrl-C) in the handshake that the waiting main thread runs: the
+    caller gets it, and the opening fails as if aborted (socket closed, promise rejected), not
+    left CONNECTING with nobody to finish it."""
+
+    def interrupted(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ohws._connection, "read_head", interrupted)
+    with RawServer(lambda peer: (peer.read_request(), peer.expect_eof())[1]) as server:
+        ws = webSocket.createWebSocket()
+        promise = ws.connect(server.url, DIRECT)
+        with pytest.raises(KeyboardInterrupt):
+            promise.result(TIMEOUT)
+        assert ws.state is State.CLOSED
+        error = promise.exception(0)
+        assert isinstance(error, BusinessError) and error.code == 200
+        assert "interrupted" in error.message
+        assert server.result() is True  # the client closed TCP
+
+
+def test_an_opening_interrupted_after_the_handshake_ends_the_connection(
+    held: HeldPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted once OPEN, before the open was reported: no reader will ever read this
+    connection, so it ends as lost (1006, saying why), and the connect promise is rejected."""
+
+    def interrupted(connection: ClientConnection) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ClientConnection, "_opened", interrupted)
+    closes: queue.Queue[Any] = queue.Queue()
+    with RawServer(lambda peer: (peer.handshake(), peer.expect_eof())[1]) as server:
+        ws = webSocket.createWebSocket()
+        ws.on("close", lambda err, value: closes.put(value))
+        promise = ws.connect(server.url, DIRECT)
+        with pytest.raises(KeyboardInterrupt):
+            promise.result(TIMEOUT)
+        assert ws.state is State.CLOSED
+        error = promise.exception(0)
+        assert isinstance(error, BusinessError) and error.code == 200
+        closed = closes.get(timeout=TIMEOUT)
+        assert closed.code == 1006 and "interrupted" in closed.reason
+        assert server.result() is True
