@@ -1,7 +1,6 @@
 """The connection engine, for client and server alike (SPEC sections 4, 6 and 11).
 
-* ``ohws-open-<n>`` (a pooled thread) opens the stream and does the opening handshake (or
-  the client thread that waits for the connect promise does, if it comes first); then
+* ``ohws-open-<n>`` (a pooled thread) opens the stream and does the opening handshake; then
   ``ohws-reader-<n>`` (another pooled thread) does every read: frames, messages, pings, the
   close handshake. Neither runs user code; events go to the connection's lane through the
   ``EventSink``.
@@ -46,7 +45,7 @@ from ._promise import Promise
 from ._proxy import proxy_environment, resolve_proxy
 from ._state import State, check_transition
 from ._threads import connection_threads, opening_pace, opening_threads, run_named
-from ._timer import TIMER_LATENESS, TimerHandle, call_later
+from ._timer import TimerHandle, call_later
 from ._transport import ConnectError, open_stream
 from ._types import CloseResult, OpenResult, WebSocketOpenInfo
 from ._url import Target
@@ -63,8 +62,6 @@ logger = logging.getLogger("ohws")
 # still come in one read. While reads come back full the size grows x4, up to _RECV_MAX.
 _RECV_IDLE, _RECV_IDLE_MAX, _RECV_MAX = 256, 16 * 1024, 128 * 1024
 _thread_numbers = itertools.count(1)
-# What an opening "returned" when its thread was interrupted, or when it crashed (and ended).
-_INTERRUPTED, _ENDED = object(), object()
 
 
 class EventSink:
@@ -353,49 +350,19 @@ class Connection:
         thread that has done nothing else. The handshake's deep call stack (name lookup,
         TLS, HTTP parsing) stays on the few opening threads instead of leaving its pages
         resident on every reader thread: ~3 KB less per open connection."""
-        if self._claim():
-            self._open_then_read()
-
-    def _claim(self) -> bool:
-        """Take the opening up; False if another thread did, or close() or connectTimeout
-        gave it up while it waited for a thread."""
         with self._lock:
-            taken, self._claimed = self._claimed, True
-        return not taken
-
-    def _open_then_read(self) -> None:
-        """The opening, then the reader's start. On a thread that waited for the opening
-        (``ClientConnection._help_open``), a signal handler's exception (KeyboardInterrupt)
-        may come between any two steps: the ``finally`` still leaves the connection whole."""
-        rest: bytes | object | None = _INTERRUPTED
+            given_up, self._claimed = self._claimed, True
+        if given_up:
+            return  # by close() or connectTimeout while it waited for this thread
         try:
             rest = self._open()
         except Exception:  # a bug; report it rather than hang (tests/test_faults.py forces one)
-            rest = _ENDED
             self._crashed()
-        finally:
-            if isinstance(rest, bytes):
-                connection_threads.submit(run_named, f"ohws-reader-{self.number}", self._read, rest)
-            elif rest is None:
-                self._terminated()
-            elif rest is _INTERRUPTED:
-                self._interrupted()
-
-    def _interrupted(self) -> None:
-        """The opening stopped at an unknown step (see ``_open_then_read``): it fails if the
-        handshake was under way, the connection ends as lost if it was done."""
-        why = "the opening was interrupted on the thread that ran it (by a signal handler)"
-        with self._lock:
-            state = self.state
-        if state is State.CONNECTING:
-            self._fail_open(_connect_failed(why))
-        elif state is not State.CLOSED:
-            self._finish_closed(lost=why)
-        self._opening_interrupted(why)
-        self._terminated()
-
-    def _opening_interrupted(self, why: str) -> None:
-        """Settle what the opening left unsettled (the connect promise)."""
+            return
+        if rest is None:
+            self._terminated()
+        else:
+            connection_threads.submit(run_named, f"ohws-reader-{self.number}", self._read, rest)
 
     def _read(self, rest: bytes) -> None:
         try:
@@ -663,32 +630,7 @@ class ClientConnection(Connection):
         self._protocol: str | None = None
         #: whether another attempt could succeed after this one failed (SPEC 14)
         self.retryable = True
-        if connect_promise is not None:
-            connect_promise._helper = self._help_open
         self.start()
-
-    def _help_open(self, deadline: float | None) -> None:
-        """A thread is about to wait for the connect promise (``Promise.result``, until
-        ``deadline``): it does the opening itself if no opening thread has taken it up yet,
-        rather than sleep while one wakes up for it and then wakes it up again: two crossings
-        between threads fewer (issue 14: 3 % more connect-and-close cycles per second, in 16
-        of 20 interleaved pairs of processes).
-
-        Not when the caller's deadline could come first: ``connectTimeout``'s timer bounds
-        every network wait of the opening, but not a name lookup, so with a deadline the
-        host must be an IP address reached without a proxy.
-        """
-        if deadline is not None:
-            timer = self._open_timer
-            if (
-                timer is None
-                or deadline < timer.when + TIMER_LATENESS
-                or self._options.proxy != "no-proxy"
-                or not self._target.is_ip_literal
-            ):
-                return
-        if self._claim():
-            self._open_then_read()
 
     @property
     def retry_after(self) -> str | None:
@@ -752,11 +694,6 @@ class ClientConnection(Connection):
     def _ended(self) -> None:
         if self._observer is not None:
             self._observer.ended(self)
-
-    def _opening_interrupted(self, why: str) -> None:
-        promise = self._connect_promise
-        if promise is not None:
-            promise._reject(_connect_failed(why))  # unless settled already
 
     def _report_open_failure(self, error: BusinessError, aborted: bool) -> None:
         if aborted:

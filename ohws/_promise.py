@@ -17,7 +17,6 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar, cast
 
@@ -61,36 +60,15 @@ class Promise(concurrent.futures.Future[T]):
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
-    #: The work this promise waits for, when a thread that would only wait for it may do it
-    #: instead: ``helper(deadline or None)``, called before ``result``/``exception`` wait, does
-    #: it (or not) and returns. A client's opening (``ClientConnection._help_open``).
-    _helper: Callable[[float | None], None] | None = None
-
     def result(self, timeout: float | None = None) -> T:
         """The value once fulfilled; raises the rejection (``BusinessError``) or ``TimeoutError``."""
         self._observed = True
-        if self._helper is not None:
-            timeout = self._help(timeout)
         return super().result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The rejection once settled, or None; ``TimeoutError`` after ``timeout`` seconds."""
         self._observed = True
-        if self._helper is not None:
-            timeout = self._help(timeout)
         return super().exception(timeout)
-
-    def _help(self, timeout: float | None) -> float | None:
-        """Let the helper work before waiting; return what is left of ``timeout``."""
-        helper = self._helper
-        if helper is None or self.done():
-            return timeout
-        if timeout is None:
-            helper(None)
-            return None
-        deadline = time.monotonic() + timeout
-        helper(deadline)
-        return max(deadline - time.monotonic(), 0.0)
 
     def cancel(self) -> bool:
         """Promises cannot be cancelled (as in JavaScript); always False."""
@@ -99,15 +77,11 @@ class Promise(concurrent.futures.Future[T]):
     # -- settling (library side) -------------------------------------------------------
     def _resolve(self, value: T) -> None:
         """Fulfil unless already settled (settling twice is a no-op, never an error)."""
-        if self._helper is not None:
-            self._helper = None  # nothing left to help with; nor kept alive by the promise
         if not self.done():
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 self.set_result(value)
 
     def _reject(self, error: BaseException) -> None:
-        if self._helper is not None:
-            self._helper = None
         if not self.done():
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 self.set_exception(error)

@@ -3,7 +3,7 @@
 A reader blocked in ``recv`` or a writer blocked in ``sendall`` is woken by shutting the
 socket down; this thread does that when ``closeTimeout`` or ``connectTimeout`` runs out, and
 it runs the heartbeat. Jobs must be short and never run user code. Deadlines fire within
-``TIMER_LATENESS`` seconds. The thread starts on demand and exits when idle.
+``_TICK`` seconds. The thread starts on demand and exits when idle.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["TIMER_LATENESS", "TimerHandle", "call_later"]
+__all__ = ["TimerHandle", "call_later"]
 
 logger = logging.getLogger("ohws")
 _IDLE_SECONDS = 10.0
-TIMER_LATENESS = 0.05  # deadlines fire at most this late
+_TICK = 0.05  # deadlines fire at most this late
 
 
 def _nothing() -> None:
@@ -69,7 +69,7 @@ class _Timer:
                 threading.Thread(target=self._run, name="ohws-timer", daemon=True).start()
             elif was_empty:
                 self._changed.notify()  # the thread sleeps until idle timeout: wake it
-            # Otherwise no notify: the thread looks at the heap at least every TIMER_LATENESS seconds, so
+            # Otherwise no notify: the thread looks at the heap at least every _TICK seconds, so
             # a new earlier deadline costs the caller nothing (a wake-up per connect and close did).
         return handle
 
@@ -109,7 +109,7 @@ class _Timer:
                         handle = heapq.heappop(self._heap)[2]
                         handle._timer = None  # a cancel() from now on no longer counts
                         break
-                    self._changed.wait(min(delay, TIMER_LATENESS))
+                    self._changed.wait(min(delay, _TICK))
             try:
                 handle.run()
             except Exception:

@@ -35,15 +35,6 @@ class Target:
         return ":" in self.host
 
     @property
-    def is_ip_literal(self) -> bool:
-        """Whether the host is an IP address (connecting to it needs no name lookup)."""
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
-
-    @property
     def netloc(self) -> str:
         """Host as it appears in a URL or a Host header (IPv6 in brackets)."""
         return f"[{self.host}]" if self.is_ipv6 else self.host
