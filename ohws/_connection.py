@@ -373,15 +373,24 @@ class Connection:
             self._terminated()
 
     def _crashed(self) -> None:
-        """A bug in a connection thread: report it as a lost connection rather than hang."""
+        """A bug in a connection thread: report it as a failed opening (while CONNECTING) or
+        a lost connection rather than hang; either way the connect promise settles."""
         logger.exception("ohws: connection thread failed")
+        error = _connect_failed("internal error in the connection thread")
         try:
-            self._finish(
-                error=_connect_failed("internal error in the connection thread"),
-                result=CloseResult(1006, "internal error"),
-            )
+            with self._lock:
+                opening = self.state is State.CONNECTING
+            if opening:
+                self._fail_open(error)
+            else:
+                self._finish(error=error, result=CloseResult(1006, "internal error"))
+                self._opening_crashed(error)
         finally:
             self._terminated()
+
+    def _opening_crashed(self, error: BusinessError) -> None:
+        """A crash once OPEN: settle what the opening did not (its promise, if it crashed
+        while reporting the open)."""
 
     def _terminated(self) -> None:
         """Called last on the connection's own thread, once nothing of it runs any more."""
@@ -694,6 +703,10 @@ class ClientConnection(Connection):
     def _ended(self) -> None:
         if self._observer is not None:
             self._observer.ended(self)
+
+    def _opening_crashed(self, error: BusinessError) -> None:
+        if self._connect_promise is not None:
+            self._connect_promise._reject(error)
 
     def _report_open_failure(self, error: BusinessError, aborted: bool) -> None:
         if aborted:

@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
-from ohws import CloseResult, State, webSocket
+from ohws import BusinessError, CloseResult, State, webSocket
 from ohws._messages import MessageAssembler
 
 from .recorder import Recorder
@@ -193,3 +193,52 @@ def test_a_crash_in_the_reader_thread_is_reported_as_a_lost_connection(
     assert rec.messages() == []
     crashes = [r for r in caplog.records if r.name == "ohws" and "connection thread failed" in r.getMessage()]
     assert crashes and "bug in the message layer" in str(crashes[0].exc_info[1])  # type: ignore[index]
+
+
+def test_a_crash_during_the_opening_fails_the_connect(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug that raises while the opening runs (forced here in parsing the 101): logged on
+    'ohws', then reported as any failed opening (error(200), the connect promise rejected, no
+    close event), instead of a promise that never settles; the socket is closed."""
+    import ohws._connection
+
+    def broken_parse(head: bytes) -> Any:
+        raise RuntimeError("bug in the handshake layer")
+
+    monkeypatch.setattr(ohws._connection, "parse_response", broken_parse)
+    with RawServer(lambda peer: (peer.handshake(), peer.expect_eof())[1]) as server:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        with pytest.raises(BusinessError) as info:
+            ws.connect(server.url).result(TIMEOUT)  # type: ignore[union-attr]
+        assert info.value.code == 200
+        assert "internal error in the connection thread" in info.value.message
+        assert rec.wait_for("error").value.code == 200
+        assert server.result() is True, "the client must close its socket"
+    assert ws.state is State.CLOSED
+    assert "close" not in rec.events()
+    crashes = [r for r in caplog.records if r.name == "ohws" and "connection thread failed" in r.getMessage()]
+    assert crashes and "bug in the handshake layer" in str(crashes[0].exc_info[1])  # type: ignore[index]
+
+
+def test_a_crash_while_reporting_the_open_settles_the_connect(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug that raises once OPEN, before the connect promise was fulfilled: the promise is
+    rejected (not left pending), and the connection ends as lost (close 1006)."""
+    from ohws._connection import ClientConnection
+
+    def broken_opened(connection: ClientConnection) -> None:
+        raise RuntimeError("bug in reporting the open")
+
+    monkeypatch.setattr(ClientConnection, "_opened", broken_opened)
+    with RawServer(lambda peer: (peer.handshake(), peer.expect_eof())[1]) as server:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        with pytest.raises(BusinessError) as info:
+            ws.connect(server.url).result(TIMEOUT)  # type: ignore[union-attr]
+        assert info.value.code == 200
+        assert rec.wait_for("close").value.code == 1006
+        assert server.result() is True, "the client must close its socket"
+    assert ws.state is State.CLOSED
