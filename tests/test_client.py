@@ -143,6 +143,20 @@ def test_refused_connection_is_error_200_and_rejection(ws: WebSocket) -> None:
     assert "close" not in rec.events()
 
 
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_a_host_name_that_does_not_resolve_is_error_200_naming_it(ws: WebSocket, scheme: str) -> None:
+    """A name lookup that fails (".invalid" never resolves, RFC 6761) is error 200 whose
+    message names the host; the attempt ends CLOSED. Both schemes: the TLS path connects on
+    its own way."""
+    promise = ws.connect(f"{scheme}://ohws-test.invalid:8080/", {"proxy": "no-proxy"})
+    assert promise is not None
+    with pytest.raises(BusinessError) as info:
+        promise.result(TIMEOUT)
+    assert info.value.code == 200
+    assert "cannot resolve ohws-test.invalid:8080" in info.value.message
+    assert ws.state is State.CLOSED
+
+
 # ---------------------------------------------------------------- send (SPEC 4.2)
 
 
