@@ -2,7 +2,9 @@
 
 Each measurement runs in a fresh process (clients.py), clients interleaved A B C A B C ... per
 scenario and run. The table shows medians; "ohws/best" compares ohws with the best Python peer
-(>= 1.0 means ohws is as good or better: rate ratio for rates, inverse ratio for costs).
+(>= 1.0 means ohws is as good or better: rate ratio for rates, inverse ratio for costs), and
+"per run" the lowest and highest of that ratio taken run by run (the clients of one run ran
+side by side): how far the machine's drift can move it.
 """
 
 from __future__ import annotations
@@ -124,6 +126,17 @@ def fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+def _versus_best(values: dict[str, float], peers: list[str], lower_is_better: bool) -> float | None:
+    """ohws's value over the best peer's (the inverse for times and sizes): >= 1 is as good."""
+    ours = values.get("ohws")
+    peer_values = [values[p] for p in peers if p in values]
+    if not ours or not peer_values:
+        return None
+    if lower_is_better:
+        return min(peer_values) / ours
+    return ours / max(peer_values)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny counts, one run: a smoke test")
@@ -178,8 +191,15 @@ def main() -> int:
         "node-ws",
         "bare-thread",
         "ohws/best",
+        "per run",
     ]
-    server_header = ["scenario", "metric", *(f"{kind} server" for kind in SERVERS), f"ohws/{SERVER_PEER}"]
+    server_header = [
+        "scenario",
+        "metric",
+        *(f"{kind} server" for kind in SERVERS),
+        f"ohws/{SERVER_PEER}",
+        "per run",
+    ]
     for header, peers, names in (
         (client_header, PEERS, [n for n in medians if n in SCENARIOS]),
         (server_header, [SERVER_PEER], [n for n in medians if n in SERVER_SCENARIOS]),
@@ -189,18 +209,32 @@ def main() -> int:
         print()
         print(" | ".join(header))
         print(" | ".join("---" for _ in header))
-        columns = [c.removesuffix(" server") for c in header[2:-1]]
+        columns = [c.removesuffix(" server") for c in header[2:-2]]
         for scenario in names:
             for metric, values in medians[scenario].items():
-                ours = values.get("ohws")
-                peer_values = [values[p] for p in peers if p in values]
-                ratio = None
-                if ours and peer_values:
-                    best = min(peer_values) if metric in LOWER_IS_BETTER else max(peer_values)
-                    ratio = best / ours if metric in LOWER_IS_BETTER else ours / best
-                cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio)]
+                lower = metric in LOWER_IS_BETTER
+                ratio = _versus_best(values, peers, lower)
+                # Run i of every client ran side by side: the spread of the per-run ratios shows
+                # how far the machine's drift moves the median's ratio.
+                by_run = samples[scenario][metric]
+                runs_done = min((len(v) for v in by_run.values()), default=0)
+                per_run = [
+                    r
+                    for i in range(runs_done)
+                    if (r := _versus_best({c: v[i] for c, v in by_run.items()}, peers, lower)) is not None
+                ]
+                spread = f"{fmt(min(per_run))}–{fmt(max(per_run))}" if len(per_run) > 1 else "-"
+                cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio), spread]
                 print(" | ".join(cells))
-                rows.append({"scenario": scenario, "metric": metric, "medians": values, "ohws_vs_best_peer": ratio})
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "metric": metric,
+                        "medians": values,
+                        "ohws_vs_best_peer": ratio,
+                        "ohws_vs_best_peer_by_run": per_run,
+                    }
+                )
     for scenario, metrics in medians.items():
         rss = metrics.get("rss_kb_per_conn", {})
         if "ohws" in rss and rss.get("bare-thread"):
