@@ -52,8 +52,12 @@ class Connector(Protocol):
 
 _connect: Connector = cast(Connector, ws_http.connect)
 _proxy_info = cast(Callable[..., Any], ws_http.proxy_info)
-_open_socket = cast(Callable[[list[Any], Any, float], socket.socket], ws_http._open_socket)
-_ssl_socket = cast(Callable[[socket.socket, dict[str, Any], str], socket.socket], ws_http._ssl_socket)
+# The steps of websocket-client's connect for a direct connection. Private names: should a
+# release drop them, a direct connection goes through its connect() again.
+_open_socket: Callable[[list[Any], Any, float], socket.socket] | None = getattr(ws_http, "_open_socket", None)
+_ssl_socket: Callable[[socket.socket, dict[str, Any], str], socket.socket] | None = getattr(
+    ws_http, "_ssl_socket", None
+)
 
 _SOCKS_TYPES = {
     "socks4": (socks.SOCKS4, False),
@@ -117,21 +121,30 @@ def _websocket_client_connect(
 ) -> socket.socket:
     options = ws_socket.sock_opt(None, {"context": context} if context is not None else None)
     options.timeout = timeout
+    if route is None and _open_socket is not None and _ssl_socket is not None:
+        return _direct_connect(target, options, _open_socket, _ssl_socket)
     if route is None:
-        return _direct_connect(target, options)
-    auth = (route.username, route.password or "") if route.username else None
-    proxy = _proxy_info(
-        http_proxy_host=route.host,
-        http_proxy_port=route.port,
-        http_proxy_auth=auth,
-        http_no_proxy=_MATCH_NOTHING,
-        proxy_type="http",
-    )
+        proxy = _proxy_info()
+        proxy.no_proxy = ["*"]  # direct: never read http_proxy / no_proxy from the environment
+    else:
+        auth = (route.username, route.password or "") if route.username else None
+        proxy = _proxy_info(
+            http_proxy_host=route.host,
+            http_proxy_port=route.port,
+            http_proxy_auth=auth,
+            http_no_proxy=_MATCH_NOTHING,
+            proxy_type="http",
+        )
     sock, _ = _connect(target.ws_url(), options, proxy, None)
     return sock
 
 
-def _direct_connect(target: Target, options: Any) -> socket.socket:
+def _direct_connect(
+    target: Target,
+    options: Any,
+    open_socket: Callable[[list[Any], Any, float], socket.socket],
+    ssl_socket: Callable[[socket.socket, dict[str, Any], str], socket.socket],
+) -> socket.socket:
     """What websocket-client's ``connect`` does for a direct connection, from its own steps
     but without parsing the URL again and asking for a proxy: 40 of the ~100 µs it took to
     connect on loopback (issue 14). Every resolved address in turn with its socket options,
@@ -143,10 +156,10 @@ def _direct_connect(target: Target, options: Any) -> socket.socket:
         addresses = socket.getaddrinfo(host, target.port, 0, socket.SOCK_STREAM, socket.SOL_TCP)
     except socket.gaierror as exc:
         raise websocket.WebSocketAddressException(exc) from None
-    sock = _open_socket(addresses, options.sockopt, options.timeout)
+    sock = open_socket(addresses, options.sockopt, options.timeout)
     if target.secure:
         try:
-            sock = _ssl_socket(sock, options.sslopt, target.host)
+            sock = ssl_socket(sock, options.sslopt, target.host)
         except BaseException:
             sock.close()
             raise
