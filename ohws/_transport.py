@@ -3,7 +3,7 @@
 websocket-client's connector does direct TCP (every resolved address in turn, TCP_NODELAY,
 keepalive), HTTP CONNECT tunnels and the TLS wrap; PySocks does SOCKS. ohws has already
 chosen the proxy (``_proxy.py``), so websocket-client is never let near the environment; a
-direct connection calls its steps (resolve, open, wrap) without its ``connect``.
+direct connection calls its socket opener without its ``connect``.
 Foreign exceptions become :class:`ConnectError` here, with a message that names the
 endpoint or proxy that failed and never a credential.
 """
@@ -52,12 +52,10 @@ class Connector(Protocol):
 
 _connect: Connector = cast(Connector, ws_http.connect)
 _proxy_info = cast(Callable[..., Any], ws_http.proxy_info)
-# The steps of websocket-client's connect for a direct connection. Private names: should a
-# release drop them, a direct connection goes through its connect() again.
+# websocket-client's socket opener (every address in turn, with its socket options), which its
+# connect() calls. A private name: should a release drop it, a direct connection goes through
+# connect() again.
 _open_socket: Callable[[list[Any], Any, float], socket.socket] | None = getattr(ws_http, "_open_socket", None)
-_ssl_socket: Callable[[socket.socket, dict[str, Any], str], socket.socket] | None = getattr(
-    ws_http, "_ssl_socket", None
-)
 
 _SOCKS_TYPES = {
     "socks4": (socks.SOCKS4, False),
@@ -119,10 +117,10 @@ def _proxy_reason(exc: Exception) -> str:
 def _websocket_client_connect(
     target: Target, route: ProxyRoute | None, context: ssl.SSLContext | None, timeout: float
 ) -> socket.socket:
+    if route is None and _open_socket is not None:
+        return _direct_connect(target, context, timeout, _open_socket)
     options = ws_socket.sock_opt(None, {"context": context} if context is not None else None)
     options.timeout = timeout
-    if route is None and _open_socket is not None and _ssl_socket is not None:
-        return _direct_connect(target, options, _open_socket, _ssl_socket)
     if route is None:
         proxy = _proxy_info()
         proxy.no_proxy = ["*"]  # direct: never read http_proxy / no_proxy from the environment
@@ -141,25 +139,22 @@ def _websocket_client_connect(
 
 def _direct_connect(
     target: Target,
-    options: Any,
+    context: ssl.SSLContext | None,
+    timeout: float,
     open_socket: Callable[[list[Any], Any, float], socket.socket],
-    ssl_socket: Callable[[socket.socket, dict[str, Any], str], socket.socket],
 ) -> socket.socket:
-    """What websocket-client's ``connect`` does for a direct connection, from its own steps
-    but without parsing the URL again and asking for a proxy: 40 of the ~100 µs it took to
-    connect on loopback (issue 14). Every resolved address in turn with its socket options,
-    then the TLS wrap."""
+    """What websocket-client's ``connect`` does for a direct connection, without parsing the
+    URL again and asking for a proxy: 40 of the ~100 µs it took to connect on loopback (issue
+    14). Its socket opener tries every resolved address in turn; the TLS wrap is the one its
+    ``connect`` makes with the context ohws gives it (ohws always gives one)."""
     try:
-        # The host as bytes: ASCII already (IDNA-encoded by parse_url), and a str would go
-        # through Python's "idna" codec again (~7 µs).
-        host = target.host.encode("ascii")
-        addresses = socket.getaddrinfo(host, target.port, 0, socket.SOCK_STREAM, socket.SOL_TCP)
+        addresses = socket.getaddrinfo(target.host, target.port, 0, socket.SOCK_STREAM, socket.SOL_TCP)
     except socket.gaierror as exc:
         raise websocket.WebSocketAddressException(exc) from None
-    sock = open_socket(addresses, options.sockopt, options.timeout)
-    if target.secure:
+    sock = open_socket(addresses, (), timeout)
+    if context is not None:
         try:
-            sock = ssl_socket(sock, options.sslopt, target.host)
+            sock = context.wrap_socket(sock, server_hostname=target.host)
         except BaseException:
             sock.close()
             raise

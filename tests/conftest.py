@@ -98,6 +98,16 @@ def echo_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=["websocket-client's socket opener", "its connect()"])
+def direct_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A direct connection opens through websocket-client's (private) socket opener, or
+    through its connect() should a release drop it: both must behave the same."""
+    if request.param == "its connect()":
+        import ohws._transport
+
+        monkeypatch.setattr(ohws._transport, "_open_socket", None)
+
+
 @pytest.fixture
 def ws() -> Iterator[WebSocket]:
     """A fresh WebSocket, closed (and waited for) after the test if still connected."""

@@ -19,6 +19,9 @@ from .certs import KEY_PASSWORD, Certs
 from .recorder import refused, round_trip
 from .servers import TIMEOUT, echo, websockets_server
 
+# Every TLS case both ways a direct connection can open (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("direct_path")
+
 
 def test_ca_path_file_verifies_the_server(certs: Certs) -> None:
     """caPath pointing at the CA's PEM file lets wss:// verify the server."""
