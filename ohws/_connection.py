@@ -129,6 +129,7 @@ class Connection:
         "_local_close",
         "_lock",
         "_lost_reason",
+        "_open_reported",
         "_open_timed_out",
         "_open_timeout",
         "_open_timer",
@@ -172,6 +173,7 @@ class Connection:
         self._heartbeat: Heartbeat | None = None  # the running read loop's
         self._status = 0  # the HTTP status of the opening handshake's response, once known
         self.was_open = False
+        self._open_reported = False  # the open events are out (a crash after it is a lost connection)
         self._open_timer: TimerHandle | None = None
 
     def start(self) -> None:
@@ -373,24 +375,28 @@ class Connection:
             self._terminated()
 
     def _crashed(self) -> None:
-        """A bug in a connection thread: report it as a failed opening (while CONNECTING) or
-        a lost connection rather than hang; either way the connect promise settles."""
+        """A bug in a connection thread: report it rather than hang. Before the open was
+        reported it is a failed opening (never retried: the bug would repeat), after it a lost
+        connection; a crash while ending reports nothing twice. The connect promise settles."""
         logger.exception("ohws: connection thread failed")
         error = _connect_failed("internal error in the connection thread")
         try:
+            self._crash_is_final()
             with self._lock:
-                opening = self.state is State.CONNECTING
-            if opening:
-                self._fail_open(error)
-            else:
+                state, reported = self.state, self._open_reported
+            if state is not State.CLOSED and reported:
                 self._finish(error=error, result=CloseResult(1006, "internal error"))
-                self._opening_crashed(error)
+            elif state is not State.CLOSED:
+                self._fail_open(error)
+            self._settle_opening(error)
         finally:
             self._terminated()
 
-    def _opening_crashed(self, error: BusinessError) -> None:
-        """A crash once OPEN: settle what the opening did not (its promise, if it crashed
-        while reporting the open)."""
+    def _crash_is_final(self) -> None:
+        """A crash ends the connection for good (a reconnecting client does not retry it)."""
+
+    def _settle_opening(self, error: BusinessError) -> None:
+        """Settle what the opening left unsettled (the connect promise), after a crash."""
 
     def _terminated(self) -> None:
         """Called last on the connection's own thread, once nothing of it runs any more."""
@@ -421,6 +427,7 @@ class Connection:
             self._fail_open(failure)
             return None
         self._opened()
+        self._open_reported = True
         if close_spec is not None:
             self.close(close_spec)
         return rest
@@ -433,14 +440,16 @@ class Connection:
             waiters, self._close_waiters = self._close_waiters or [], None
             sock, self._sock = self._sock, None
             timer, self._open_timer = self._open_timer, None
-        if timer is not None:
-            timer.cancel()
-        pending = self._writer.stop()
-        _close_socket(sock)
-        self._report_open_failure(error, aborted)
-        _reject_all(pending, unknown_error("the connection failed before it opened"))
-        for waiter in waiters:
-            waiter._resolve(True)
+        try:
+            if timer is not None:
+                timer.cancel()
+            _abort(sock)  # after a crash once OPEN, a write may be under way
+            pending = self._writer.stop()
+            _close_socket(sock)
+            self._report_open_failure(error, aborted)
+            _reject_all(pending, unknown_error("the connection failed before it opened"))
+        finally:
+            _settle_ending(sock, waiters)
 
     def _read_loop(self, rest: bytes) -> None:
         sock = self._sock
@@ -576,19 +585,20 @@ class Connection:
             for timer in (self._close_timer, self._drain_timer):
                 if timer is not None:
                     timer.cancel()
-        _abort(sock)
-        pending = self._writer.stop()
-        _close_socket(sock)
-        if pending:
-            _reject_all(
-                pending,
-                unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
-            )
-        if error is not None:
-            self._sink.emit("error", error)
-        self._sink.emit("close", None, result)
-        for waiter in waiters:
-            waiter._resolve(True)
+        try:
+            _abort(sock)
+            pending = self._writer.stop()
+            _close_socket(sock)
+            if pending:
+                _reject_all(
+                    pending,
+                    unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
+                )
+            if error is not None:
+                self._sink.emit("error", error)
+            self._sink.emit("close", None, result)
+        finally:
+            _settle_ending(sock, waiters)
         self._ended()
 
     def _ended(self) -> None:
@@ -704,7 +714,10 @@ class ClientConnection(Connection):
         if self._observer is not None:
             self._observer.ended(self)
 
-    def _opening_crashed(self, error: BusinessError) -> None:
+    def _crash_is_final(self) -> None:
+        self.retryable = False
+
+    def _settle_opening(self, error: BusinessError) -> None:
         if self._connect_promise is not None:
             self._connect_promise._reject(error)
 
@@ -748,6 +761,14 @@ def _abort(sock: socket.socket | None) -> None:
         # socket.socket.shutdown, not SSLSocket.shutdown: the TLS object stays usable
         # by a thread that is inside a read or write right now.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _settle_ending(sock: socket.socket | None, waiters: list[Promise[bool]]) -> None:
+    """The last of an ending, also after a bug raised in it (``Connection._crashed`` reports
+    that): the socket is closed (again: a no-op) and nobody waits for CLOSED for ever."""
+    _close_socket(sock)
+    for waiter in waiters:
+        waiter._resolve(True)
 
 
 def _close_socket(sock: socket.socket | None) -> None:

@@ -222,11 +222,13 @@ def test_a_crash_during_the_opening_fails_the_connect(
     assert crashes and "bug in the handshake layer" in str(crashes[0].exc_info[1])  # type: ignore[index]
 
 
-def test_a_crash_while_reporting_the_open_settles_the_connect(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("options", [{}, {"reconnect": True}], ids=["plain", "reconnect"])
+def test_a_crash_while_reporting_the_open_is_a_failed_opening(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, options: Any
 ) -> None:
-    """A bug that raises once OPEN, before the connect promise was fulfilled: the promise is
-    rejected (not left pending), and the connection ends as lost (close 1006)."""
+    """A bug that raises once OPEN but before the open was reported: a failed opening (error
+    200, the connect promise rejected, no open and no close event, the socket closed), and a
+    reconnecting WebSocket does not retry it (the bug would only repeat): CLOSED at once."""
     from ohws._connection import ClientConnection
 
     def broken_opened(connection: ClientConnection) -> None:
@@ -237,8 +239,40 @@ def test_a_crash_while_reporting_the_open_settles_the_connect(
         ws = webSocket.createWebSocket()
         rec = Recorder(ws)
         with pytest.raises(BusinessError) as info:
-            ws.connect(server.url).result(TIMEOUT)  # type: ignore[union-attr]
+            ws.connect(server.url, options).result(TIMEOUT)  # type: ignore[union-attr]
         assert info.value.code == 200
-        assert rec.wait_for("close").value.code == 1006
+        assert ws.state is State.CLOSED  # a reconnect would be planned (CONNECTING) by now
+        assert rec.wait_for("error").value.code == 200
+        assert server.result() is True, "the client must close its socket"
+    assert "open" not in rec.events() and "close" not in rec.events()
+    assert "reconnect" not in rec.events()
+    assert any("bug in reporting the open" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_a_crash_while_ending_still_settles_close(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug that raises while the connection ends (forced here in stopping the writer): the
+    close promise still settles and the socket is closed, and nothing is reported twice."""
+    from ohws._writer import FrameWriter
+
+    def broken_stop(writer: FrameWriter) -> Any:
+        raise RuntimeError("bug in the teardown")
+
+    with RawServer(lambda peer: (peer.handshake(), answer_close(peer))[1]) as server:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
+        monkeypatch.setattr(FrameWriter, "stop", broken_stop)
+        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
         assert server.result() is True, "the client must close its socket"
     assert ws.state is State.CLOSED
+    assert rec.events().count("close") <= 1 and rec.events().count("error") <= 1
+    assert any("bug in the teardown" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def answer_close(peer: RawPeer) -> bool:
+    """Answer the client's close frame, then True once the client closes TCP."""
+    peer.recv_until(CLOSE)
+    peer.send_close(1000)
+    return peer.expect_eof()
