@@ -149,6 +149,9 @@ def main() -> int:
     runs = 1 if args.quick else args.runs
     server, ws_port, tcp_port = start_server()
     samples: dict[str, dict[str, dict[str, list[float]]]] = {}
+    # What each run gave, client by client (a failed measurement is absent): run i of every
+    # client ran side by side, so these give the ratio run by run.
+    by_run: dict[str, list[dict[str, dict[str, float]]]] = {}
     chosen = args.only or [*SCENARIOS, *SERVER_SCENARIOS]
     try:
         for scenario in [s for s in chosen if s in SCENARIOS]:
@@ -156,8 +159,12 @@ def main() -> int:
             count = spec["quick"] if args.quick else spec["count"]
             print(f"{scenario}: {runs} run(s) x {len(spec['clients'])} clients, count {count}", file=sys.stderr)
             for _ in range(runs):
+                this_run = by_run.setdefault(scenario, [])
+                this_run.append({})
                 for client in spec["clients"]:
                     metrics = run_one(client, scenario, ws_port, tcp_port, count)
+                    if metrics:
+                        this_run[-1][client] = metrics
                     for name, value in (metrics or {}).items():
                         samples.setdefault(scenario, {}).setdefault(name, {}).setdefault(client, []).append(value)
     finally:
@@ -168,8 +175,12 @@ def main() -> int:
         count = spec["quick"] if args.quick else spec["count"]
         print(f"{scenario}: {runs} run(s) x {len(SERVERS)} servers, count {count}", file=sys.stderr)
         for _ in range(runs):
+            by_run.setdefault(scenario, []).append({})
             for kind in SERVERS:
-                for name, value in (run_server_one(kind, scenario, count) or {}).items():
+                metrics = run_server_one(kind, scenario, count)
+                if metrics:
+                    by_run[scenario][-1][kind] = metrics
+                for name, value in (metrics or {}).items():
                     samples.setdefault(scenario, {}).setdefault(name, {}).setdefault(kind, []).append(value)
 
     medians = {
@@ -214,14 +225,15 @@ def main() -> int:
             for metric, values in medians[scenario].items():
                 lower = metric in LOWER_IS_BETTER
                 ratio = _versus_best(values, peers, lower)
-                # Run i of every client ran side by side: the spread of the per-run ratios shows
-                # how far the machine's drift moves the median's ratio.
-                by_run = samples[scenario][metric]
-                runs_done = min((len(v) for v in by_run.values()), default=0)
+                # The spread of the per-run ratios shows how far the machine's drift moves the
+                # median's ratio. A run where ohws or a peer failed is left out (without its best
+                # peer the ratio would come out too high).
                 per_run = [
                     r
-                    for i in range(runs_done)
-                    if (r := _versus_best({c: v[i] for c, v in by_run.items()}, peers, lower)) is not None
+                    for run in by_run[scenario]
+                    if all(c in run for c in ["ohws", *peers] if c in values)
+                    and (r := _versus_best({c: m[metric] for c, m in run.items() if metric in m}, peers, lower))
+                    is not None
                 ]
                 spread = f"{fmt(min(per_run))}–{fmt(max(per_run))}" if len(per_run) > 1 else "-"
                 cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio), spread]
