@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -249,26 +251,49 @@ def test_a_crash_while_reporting_the_open_is_a_failed_opening(
     assert any("bug in reporting the open" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 
 
-def test_a_crash_while_ending_still_settles_close(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug that raises while the connection ends (forced here in stopping the writer): the
-    close promise still settles and the socket is closed, and nothing is reported twice."""
+    close promise still settles and the socket is closed, the bug is logged, and nothing is
+    reported twice once the crash has been dealt with."""
+    from ohws._websocket import _Sink
     from ohws._writer import FrameWriter
 
     def broken_stop(writer: FrameWriter) -> Any:
         raise RuntimeError("bug in the teardown")
 
-    with RawServer(lambda peer: (peer.handshake(), answer_close(peer))[1]) as server:
-        ws = webSocket.createWebSocket()
-        rec = Recorder(ws)
-        assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
-        monkeypatch.setattr(FrameWriter, "stop", broken_stop)
-        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
-        assert server.result() is True, "the client must close its socket"
+    reported: list[str] = []  # what the connection emitted, on its own thread
+    emit = _Sink.emit
+
+    def recorded(sink: _Sink, event: str, *args: Any) -> None:
+        reported.append(event)
+        emit(sink, event, *args)
+
+    crashes: queue.Queue[logging.LogRecord] = queue.Queue()
+    handler = logging.Handler()
+    handler.emit = crashes.put  # type: ignore[method-assign]
+    logging.getLogger("ohws").addHandler(handler)
+    try:
+        with RawServer(lambda peer: (peer.handshake(), answer_close(peer))[1]) as server:
+            ws = webSocket.createWebSocket()
+            assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
+            reader = f"ohws-reader-{ws._connection.number}"  # type: ignore[union-attr]
+            sock = ws._connection._sock  # type: ignore[union-attr]
+            assert sock is not None
+            monkeypatch.setattr(FrameWriter, "stop", broken_stop)
+            monkeypatch.setattr(_Sink, "emit", recorded)
+            assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+            assert server.result() is True, "the client must close its socket"
+        crash = crashes.get(timeout=TIMEOUT)
+        assert crash.exc_info is not None and "bug in the teardown" in str(crash.exc_info[1])
+        deadline = time.monotonic() + TIMEOUT  # the reader's thread is renamed once it is done
+        while any(thread.name == reader for thread in threading.enumerate()):
+            assert time.monotonic() < deadline, "the crashed reader never finished"
+            time.sleep(0.01)
+    finally:
+        logging.getLogger("ohws").removeHandler(handler)
     assert ws.state is State.CLOSED
-    assert rec.events().count("close") <= 1 and rec.events().count("error") <= 1
-    assert any("bug in the teardown" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    assert sock.fileno() == -1, "the socket was left open"
+    assert reported.count("close") <= 1 and reported.count("error") <= 1, reported
 
 
 def answer_close(peer: RawPeer) -> bool:
