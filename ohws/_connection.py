@@ -384,9 +384,11 @@ class Connection:
             self._crash_is_final()
             with self._lock:
                 state, reported = self.state, self._open_reported
-            if state is not State.CLOSED and reported:
+            if state is State.CLOSED:
+                pass  # it crashed while ending, which reported what it could
+            elif reported:
                 self._finish(error=error, result=CloseResult(1006, "internal error"))
-            elif state is not State.CLOSED:
+            else:
                 self._fail_open(error)
             self._settle_opening(error)
         finally:
