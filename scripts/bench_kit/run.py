@@ -137,6 +137,20 @@ def _versus_best(values: dict[str, float], peers: list[str], lower_is_better: bo
     return ours / max(peer_values)
 
 
+def _ratios_by_run(runs: list[dict[str, dict[str, float]]], metric: str, clients: list[str]) -> list[float]:
+    """``_versus_best`` run by run: how far the machine's drift moves the median's ratio.
+    ``clients`` are ohws and the peers that have a median; a run where one of them failed is
+    left out (without its best peer the ratio would come out too high)."""
+    peers, lower = clients[1:], metric in LOWER_IS_BETTER
+    ratios = []
+    for run in runs:
+        if all(client in run and metric in run[client] for client in clients):
+            ratio = _versus_best({client: run[client][metric] for client in clients}, peers, lower)
+            if ratio is not None:
+                ratios.append(ratio)
+    return ratios
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny counts, one run: a smoke test")
@@ -159,12 +173,12 @@ def main() -> int:
             count = spec["quick"] if args.quick else spec["count"]
             print(f"{scenario}: {runs} run(s) x {len(spec['clients'])} clients, count {count}", file=sys.stderr)
             for _ in range(runs):
-                this_run = by_run.setdefault(scenario, [])
-                this_run.append({})
+                run: dict[str, dict[str, float]] = {}
+                by_run.setdefault(scenario, []).append(run)
                 for client in spec["clients"]:
                     metrics = run_one(client, scenario, ws_port, tcp_port, count)
                     if metrics:
-                        this_run[-1][client] = metrics
+                        run[client] = metrics
                     for name, value in (metrics or {}).items():
                         samples.setdefault(scenario, {}).setdefault(name, {}).setdefault(client, []).append(value)
     finally:
@@ -175,11 +189,12 @@ def main() -> int:
         count = spec["quick"] if args.quick else spec["count"]
         print(f"{scenario}: {runs} run(s) x {len(SERVERS)} servers, count {count}", file=sys.stderr)
         for _ in range(runs):
-            by_run.setdefault(scenario, []).append({})
+            run = {}
+            by_run.setdefault(scenario, []).append(run)
             for kind in SERVERS:
                 metrics = run_server_one(kind, scenario, count)
                 if metrics:
-                    by_run[scenario][-1][kind] = metrics
+                    run[kind] = metrics
                 for name, value in (metrics or {}).items():
                     samples.setdefault(scenario, {}).setdefault(name, {}).setdefault(kind, []).append(value)
 
@@ -223,18 +238,8 @@ def main() -> int:
         columns = [c.removesuffix(" server") for c in header[2:-2]]
         for scenario in names:
             for metric, values in medians[scenario].items():
-                lower = metric in LOWER_IS_BETTER
-                ratio = _versus_best(values, peers, lower)
-                # The spread of the per-run ratios shows how far the machine's drift moves the
-                # median's ratio. A run where ohws or a peer failed is left out (without its best
-                # peer the ratio would come out too high).
-                per_run = [
-                    r
-                    for run in by_run[scenario]
-                    if all(c in run for c in ["ohws", *peers] if c in values)
-                    and (r := _versus_best({c: m[metric] for c, m in run.items() if metric in m}, peers, lower))
-                    is not None
-                ]
+                ratio = _versus_best(values, peers, metric in LOWER_IS_BETTER)
+                per_run = _ratios_by_run(by_run[scenario], metric, [c for c in ("ohws", *peers) if c in values])
                 spread = f"{fmt(min(per_run))}–{fmt(max(per_run))}" if len(per_run) > 1 else "-"
                 cells = [scenario, metric, *(fmt(values.get(c)) for c in columns), fmt(ratio), spread]
                 print(" | ".join(cells))
