@@ -187,6 +187,13 @@ class RawPeer(RawSocket):
             if frame[0] == opcode:
                 return frame
 
+    def answer_close(self, code: int = 1000) -> bool:
+        """Wait for the client's close frame (skipping what comes before it) and answer it;
+        True once the client then closes TCP."""
+        self.recv_until(0x8)
+        self.send_close(code)
+        return self.expect_eof()
+
 
 def frame_bytes(
     opcode: int,

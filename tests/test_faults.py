@@ -35,8 +35,7 @@ def test_hundred_thousand_tiny_fragments() -> None:
         frames += [frame_bytes(CONT, b"b", fin=False)] * 99_998
         frames.append(frame_bytes(CONT, b"c"))
         peer.sock.sendall(b"".join(frames))
-        peer.recv_until(CLOSE)
-        peer.send_close(1000)
+        peer.answer_close()
 
     with RawServer(fragments) as server:
         ws = webSocket.createWebSocket()
@@ -88,8 +87,7 @@ def test_ten_thousand_pings_while_the_client_sends() -> None:
                 messages.append(payload)
         writer.join(TIMEOUT)
         counted.put((pongs, messages))
-        peer.recv_until(CLOSE)
-        peer.send_close(1000)
+        peer.answer_close()
 
     with RawServer(pinger) as server:
         ws = webSocket.createWebSocket()
@@ -273,7 +271,7 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
     handler.emit = crashes.put  # type: ignore[method-assign]
     logging.getLogger("ohws").addHandler(handler)
     try:
-        with RawServer(lambda peer: (peer.handshake(), answer_close(peer))[1]) as server:
+        with RawServer(lambda peer: (peer.handshake(), peer.answer_close())[1]) as server:
             ws = webSocket.createWebSocket()
             assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
             reader = f"ohws-reader-{ws._connection.number}"  # type: ignore[union-attr]
@@ -294,10 +292,3 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
     assert ws.state is State.CLOSED
     assert sock.fileno() == -1, "the socket was left open"
     assert reported.count("close") <= 1 and reported.count("error") <= 1, reported
-
-
-def answer_close(peer: RawPeer) -> bool:
-    """Answer the client's close frame, then True once the client closes TCP."""
-    peer.recv_until(CLOSE)
-    peer.send_close(1000)
-    return peer.expect_eof()

@@ -149,8 +149,7 @@ def test_headers_keep_duplicates_reason_phrase_and_protocol_case() -> None:
                 ("Sec-WebSocket-Protocol", "SuperChat"),
             ],
         )
-        peer.recv_until(CLOSE)
-        peer.send_close(1000)
+        peer.answer_close()
 
     with RawServer(fancy) as server:
         ws, rec = open_ws(server.url, {"protocol": "chat, superchat"})
@@ -168,8 +167,7 @@ def test_server_selecting_no_subprotocol_is_accepted() -> None:
 
     def plain(peer: RawPeer) -> None:
         peer.handshake()
-        peer.recv_until(CLOSE)
-        peer.send_close(1000)
+        peer.answer_close()
 
     with RawServer(plain) as server:
         ws, rec = open_ws(server.url, {"protocol": "chat"})
@@ -230,8 +228,7 @@ def test_fragmented_message_with_pings_between_fragments() -> None:
         peer.send_frame(PING, b"ping-2")
         peer.send_frame(CONT, " é".encode()[2:] + b"nd", fin=True)
         pongs = [peer.recv_until(PONG)[2], peer.recv_until(PONG)[2]]
-        peer.recv_until(CLOSE)
-        peer.send_close(1000)
+        peer.answer_close()
         return pongs
 
     with RawServer(fragments) as server:

@@ -34,9 +34,7 @@ def openers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def answer_and_close(peer: RawPeer, request: dict[str, str]) -> bool:
     """Answer a request already read, then the client's close; True at the client's EOF."""
     peer.handshake(request=request)
-    peer.recv_until(0x8)
-    peer.send_close(1000)
-    return peer.expect_eof()
+    return peer.answer_close()
 
 
 def test_openings_beyond_the_cap_wait_their_turn(openers: Any) -> None:
