@@ -351,7 +351,11 @@ class WebSocketServer:
 
     def _closed(self, client: WebSocketConnection, result: CloseResult) -> None:
         with self._lock:
-            self._clients.pop(client, None)
+            connection = self._clients.pop(client, None)
+            if connection is not None:
+                # Its place under the client limits is free before anyone hears of the close:
+                # a client that reconnects on the event is admitted (its thread ends later).
+                self._admitted.pop(connection, None)
         self._emit("close", client, result)
 
     def _forget(self, connection: _ClientConnection) -> None:
