@@ -18,11 +18,13 @@ from ohws import (
     setNetworkPolicy,
     webSocket,
 )
+from ohws._server import _ClientConnection
 
 from .certs import Certs
 from .recorder import Recorder
 from .server_support import ServerEvents, code_of, echo_on, server, start
 from .servers import TIMEOUT
+from .timing import SLACK
 
 __all__ = ["server"]  # the fixture, imported
 
@@ -76,7 +78,13 @@ def test_third_party_client(server: WebSocketServer) -> None:
     assert client.recv() == "from websocket-client"
     client.send_binary(b"\x01\x02")
     assert client.recv() == b"\x01\x02"
-    client.close(status=1000)
+    client.send_close(1000)
+    opcode, reply = client.recv_data_frame(True)
+    assert (opcode, reply.data[:2]) == (websocket.ABNF.OPCODE_CLOSE, (1000).to_bytes(2, "big"))
+    # The server closes TCP first (RFC 6455 7.1.1), at once: not at its 5 s close timeout.
+    client.sock.settimeout(SLACK)
+    assert client.sock.recv(1) == b""
+    client.shutdown()
     assert events.wait_for("close")[1].code == 1000
 
 
@@ -97,10 +105,18 @@ def test_server_close_and_send_to_a_connection(server: WebSocketServer) -> None:
 
 def test_unknown_connection_is_2302006(server: WebSocketServer) -> None:
     """send/close to a connection that is not (or no longer) there: 2302006."""
-    start(server)
+    events = ServerEvents(server)
+    url = start(server)
     ghost = WebSocketConnection("127.0.0.1", 1)
     assert code_of(server.send("x", ghost)) == 2302006
     assert code_of(server.close(ghost)) == 2302006
+    ws = webSocket.createWebSocket()
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    (gone,) = events.wait_for("connect")
+    ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    events.wait_for("close")
+    assert code_of(server.send("x", gone)) == 2302006
+    assert code_of(server.close(gone)) == 2302006
 
 
 @pytest.mark.parametrize(
@@ -291,6 +307,35 @@ def test_max_connections_for_one_client(server: WebSocketServer) -> None:
     assert extra.connect(url).result(TIMEOUT) is True  # type: ignore[union-attr]
     for ws in (admitted[1], extra):
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_a_closed_clients_place_is_free_once_its_close_event_is_out(
+    server: WebSocketServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client may reconnect as soon as the server's ``close`` event for it is out, even while
+    the connection's thread has not finished (held here) after reporting it."""
+    held, release = threading.Event(), threading.Event()
+    finished = _ClientConnection._terminated
+
+    def hold_then_finish(connection: _ClientConnection) -> None:
+        held.set()
+        release.wait(TIMEOUT)
+        finished(connection)
+
+    monkeypatch.setattr(_ClientConnection, "_terminated", hold_then_finish)
+    events = ServerEvents(server)
+    url = start(server, maxConnectionsForOneClient=1)
+    first = webSocket.createWebSocket()
+    first.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    first.close().result(TIMEOUT)  # type: ignore[union-attr]
+    events.wait_for("close")
+    assert held.wait(TIMEOUT)
+    try:
+        second = webSocket.createWebSocket()
+        assert second.connect(url).result(TIMEOUT) is True  # type: ignore[union-attr]
+    finally:
+        release.set()
+    second.close().result(TIMEOUT)  # type: ignore[union-attr]
 
 
 def _connect_from(address: str, url: str) -> websocket.WebSocket:
