@@ -91,17 +91,38 @@ def test_a_registration_is_callable_and_shape() -> None:
         assert ws._listeners.get("open") == ()
 
 
-def test_same_shape_static_and_dynamic_are_one_registration() -> None:
-    """onMessage(cb) has the dynamic shape, so with on('message', cb) it is one registration."""
+@pytest.mark.parametrize(
+    "event, static",
+    [
+        ("message", "onMessage"),
+        ("close", "onWebSocketClose"),
+        ("error", "onWebSocketError"),
+        ("dataEnd", "onDataEnd"),
+        ("headerReceive", "onHeaderReceive"),
+    ],
+)
+def test_same_shape_static_and_dynamic_are_one_registration(event: str, static: str) -> None:
+    """A static name whose callback has the dynamic shape (onMessage: cb(err, data)) and
+    on(event, cb) are one registration: the callback is kept, and would run, once."""
+    ws = webSocket.createWebSocket()
+
+    def cb(*args: Any) -> None: ...
+
+    ws.on(event, cb)  # type: ignore[call-overload]
+    getattr(ws, static)(cb)
+    assert ws._listeners.get(event) == (cb,)
+
+
+def test_a_static_name_of_another_shape_is_a_registration_of_its_own() -> None:
+    """onOpen(cb) calls cb(result), on('open', cb) calls cb(err, result): two registrations."""
     registry = Listeners()
 
-    def cb(err: Any, data: Any) -> None: ...
+    def cb(*args: Any) -> None: ...
 
-    registry.add("message", cb)
-    registry.add("message", cb, None)
-    assert registry.get("message") == (cb,)
+    registry.add("open", cb)
     registry.add("open", cb, value_only)
-    assert registry.get("open")[0] != cb and "via value_only" in repr(registry.get("open")[0])
+    first, second = registry.get("open")
+    assert first is cb and "via value_only" in repr(second)
 
 
 # ---------------------------------------------------------------- results read both ways
