@@ -5,7 +5,8 @@ socket takes it at once (``MSG_DONTWAIT``): no thread hand-off and no promise ob
 common path. Whatever cannot go out at once (a full socket buffer, TLS, frames queued before
 the connection opened, frames behind others) is queued and written by the connection's
 ``ohws-writer-<n>`` thread, which starts only when first needed. Pings and pongs go before
-queued data frames; nothing goes after the close frame.
+queued data frames (but after the rest of a frame already begun); nothing goes after the
+close frame.
 """
 
 from __future__ import annotations
@@ -234,9 +235,15 @@ class FrameWriter:
                 if self._stopped:
                     return
                 self._writing = True
-                batch = [*self._control, *self._queue]
+                queue = self._queue
+                if queue and queue[0].rest is not None:
+                    # The rest of a frame a direct send began goes first: control frames go
+                    # between frames, never inside one (RFC 6455 5.4).
+                    batch = [queue[0], *self._control, *queue[1:]]
+                else:
+                    batch = [*self._control, *queue]
                 self._control.clear()
-                self._queue.clear()
+                queue.clear()
             frames = [
                 item.rest if item.rest is not None else self._encode(item.opcode, item.payload)
                 for item in batch
