@@ -259,6 +259,8 @@ class Connection:
         elif state is State.CONNECTING:
             if waiting:
                 self._give_up_waiting()
+            elif sock is None:
+                self._settle_open_now()
             else:
                 _abort(sock)
         elif reply:
@@ -321,8 +323,16 @@ class Connection:
             waiting, self._claimed = not self._claimed, True
         if waiting:
             self._give_up_waiting()
+        elif sock is None:
+            self._settle_open_now()
         else:
             _abort(sock)
+
+    def _settle_open_now(self) -> None:
+        """close() or connectTimeout came while the opening thread is in a step that no socket
+        of ours can interrupt yet (a name lookup, a TCP connect, a proxy's CONNECT): the attempt
+        ends here and now, and the thread, when that step returns, only closes its socket."""
+        self._fail_open(_connect_failed("aborted during the opening"))
 
     def _give_up_waiting(self) -> None:
         """close() or connectTimeout came while the opening still waited for a thread (the
@@ -446,13 +456,20 @@ class Connection:
         return rest
 
     def _fail_open(self, error: BusinessError) -> None:
-        """The attempt failed or was aborted: settle everything, then report it."""
+        """The attempt failed or was aborted: settle everything, then report it. Once it was
+        settled (``_settle_open_now``), the opening thread's call only closes its socket."""
         with self._lock:
-            aborted = self._abort_requested and not self._open_timed_out
-            self._set_state(State.CLOSED)
-            waiters, self._close_waiters = self._close_waiters or [], None
             sock, self._sock = self._sock, None
-            timer, self._open_timer = self._open_timer, None
+            settled = self.state is State.CLOSED
+            if not settled:
+                aborted = self._abort_requested and not self._open_timed_out
+                self._set_state(State.CLOSED)
+                waiters, self._close_waiters = self._close_waiters or [], None
+                timer, self._open_timer = self._open_timer, None
+        if settled:
+            _abort(sock)
+            _close_socket(sock)
+            return
         try:
             if timer is not None:
                 timer.cancel()

@@ -82,10 +82,8 @@ def open_stream(
         if route is not None and route.scheme != "http":
             sock = _socks_connect(target, route, timeout)
             register(sock)
-            if context is not None:
-                sock = context.wrap_socket(sock, server_hostname=target.host)
-            return sock
-        return _websocket_client_connect(target, route, context, timeout)
+            return sock if context is None else _tls(sock, context, target.host, register)
+        return _websocket_client_connect(target, route, context, timeout, register)
     except ConnectError:
         raise
     except ssl.SSLCertVerificationError as exc:
@@ -115,10 +113,14 @@ def _proxy_reason(exc: Exception) -> str:
 
 
 def _websocket_client_connect(
-    target: Target, route: ProxyRoute | None, context: ssl.SSLContext | None, timeout: float
+    target: Target,
+    route: ProxyRoute | None,
+    context: ssl.SSLContext | None,
+    timeout: float,
+    register: Callable[[socket.socket], None],
 ) -> socket.socket:
     if route is None and _open_socket is not None:
-        return _direct_connect(target, context, timeout, _open_socket)
+        return _direct_connect(target, context, timeout, _open_socket, register)
     options = ws_socket.sock_opt(None, {"context": context} if context is not None else None)
     options.timeout = timeout
     if route is None:
@@ -142,6 +144,7 @@ def _direct_connect(
     context: ssl.SSLContext | None,
     timeout: float,
     open_socket: Callable[[list[Any], Any, float], socket.socket],
+    register: Callable[[socket.socket], None],
 ) -> socket.socket:
     """What websocket-client's ``connect`` does for a direct connection, without parsing the
     URL again and asking for a proxy: 40 of the ~100 µs it took to connect on loopback (issue
@@ -152,13 +155,26 @@ def _direct_connect(
     except socket.gaierror as exc:
         raise websocket.WebSocketAddressException(exc) from None
     sock = open_socket(addresses, (), timeout)
-    if context is not None:
-        try:
-            sock = context.wrap_socket(sock, server_hostname=target.host)
-        except BaseException:
-            sock.close()
-            raise
-    return sock
+    return sock if context is None else _tls(sock, context, target.host, register)
+
+
+def _tls(
+    sock: socket.socket, context: ssl.SSLContext, host: str, register: Callable[[socket.socket], None]
+) -> ssl.SSLSocket:
+    """``sock`` wrapped for TLS, the handshake done. The wrapped socket (the raw one is detached
+    by the wrap) is registered before the handshake, which an abort can then interrupt."""
+    try:
+        tls = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        register(tls)
+        tls.do_handshake()
+    except BaseException:
+        tls.close()
+        raise
+    return tls
 
 
 def _socks_connect(target: Target, route: ProxyRoute, timeout: float) -> socket.socket:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 from typing import Any
@@ -13,10 +14,12 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection
 
+import ohws._transport
 from ohws import BusinessError, CloseResult, OpenResult, State, WebSocket, WebSocketOpenInfo, webSocket
 
 from .recorder import Recorder
 from .servers import TIMEOUT, RawPeer, RawServer, read_line, websockets_server
+from .timing import SLACK
 
 
 def connect(ws: WebSocket, url: str, options: Any = None) -> None:
@@ -449,6 +452,57 @@ def test_server_close_is_echoed_and_reported(ws: WebSocket, recorder: Recorder) 
         assert echoed.get(timeout=TIMEOUT) == 4321
     assert ws.state is State.CLOSED
     assert "error" not in recorder.events()
+
+
+def _assert_aborted_at_once(ws: WebSocket, recorder: Recorder, connecting: Any) -> None:
+    """close() now: the attempt ends within SLACK (not at the 5 s connectTimeout): connect
+    rejects 2302999, close resolves True, no error or close event."""
+    started = time.monotonic()
+    closing = ws.close()
+    assert closing is not None and closing.result(TIMEOUT) is True
+    with pytest.raises(BusinessError) as info:
+        connecting.result(TIMEOUT)
+    assert time.monotonic() - started < SLACK
+    assert info.value.code == 2302999 and "before the connection opened" in info.value.message
+    assert ws.state is State.CLOSED
+    time.sleep(0.2)  # proves that neither error nor close is emitted
+    assert recorder.events() == []
+
+
+def test_close_during_a_tcp_connect_that_stalls_ends_the_attempt_at_once(
+    ws: WebSocket, recorder: Recorder
+) -> None:
+    """A server whose backlog is full drops the SYN: the connect hangs, and nothing of ours can
+    interrupt it; close() still ends the attempt at once (the thread ends at connectTimeout)."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):  # fills the backlog
+            connecting = ws.connect(f"ws://127.0.0.1:{port}", {"connectTimeout": 5})
+            time.sleep(0.3)  # proves only that it is still connecting: a SYN is retried after 1 s
+            assert ws.state is State.CONNECTING
+            _assert_aborted_at_once(ws, recorder, connecting)
+
+
+def test_close_during_a_tls_handshake_that_stalls_ends_the_attempt_at_once(
+    ws: WebSocket, recorder: Recorder, direct_path: None
+) -> None:
+    """A server that accepts TCP and never answers the ClientHello: close() ends the attempt at
+    once; through the socket opener, it also closes the TCP connection at once."""
+    with socket.create_server(("127.0.0.1", 0)) as mute:
+        port = mute.getsockname()[1]
+        connecting = ws.connect(f"wss://127.0.0.1:{port}", {"connectTimeout": 5})
+        peer, _ = mute.accept()
+        with peer:
+            peer.settimeout(TIMEOUT)
+            assert peer.recv(1) == b"\x16"  # the ClientHello has come: the handshake waits
+            _assert_aborted_at_once(ws, recorder, connecting)
+            if ohws._transport._open_socket is not None:
+                peer.settimeout(SLACK)
+                with contextlib.suppress(ConnectionResetError):
+                    while peer.recv(65536):
+                        pass  # the rest of the ClientHello, then EOF
 
 
 def test_close_while_connecting_aborts(ws: WebSocket, recorder: Recorder) -> None:
