@@ -209,7 +209,9 @@ class WebSocketServer:
         self._listener: socket.socket | None = None
         self._accepting: threading.Thread | None = None
         self._config = ServerConfig()
-        self._connections: set[_ClientConnection] = set()  # accepted and not yet finished
+        # accepted and not yet finished -> the listener that accepted it (a stop() ends those of
+        # its own listener: a start() right after it must keep its new clients)
+        self._connections: dict[_ClientConnection, socket.socket] = {}
         self._admitted: dict[_ClientConnection, str] = {}  # counted by the limits -> client IP
         self._clients: dict[WebSocketConnection, _ClientConnection] = {}  # open ones
         self._number = next(_numbers)
@@ -292,7 +294,7 @@ class WebSocketServer:
             accepting.join()
             listener.close()
             with self._lock:
-                connections = list(self._connections)
+                connections = [mine for mine, by in self._connections.items() if by is listener]
             for connection in connections:
                 connection.close(_GOING_AWAY)
             # Each close ends within its drain and close handshake limits, then aborts.
@@ -300,7 +302,9 @@ class WebSocketServer:
             deadline = time.monotonic() + limit
             for connection in connections:
                 connection.done.wait(max(deadline - time.monotonic(), 0.0))
-            self.port = None
+            with self._lock:
+                if self._listener is None:  # not started again meanwhile
+                    self.port = None
             promise._resolve(True)
 
         threading.Thread(target=shut_down, name=f"ohws-server-stop-{self._number}", daemon=True).start()
@@ -324,7 +328,7 @@ class WebSocketServer:
             client = WebSocketConnection(str(address[0]), int(address[1]))
             connection = _ClientConnection(self, sock, client, context, protocols)
             with self._lock:
-                self._connections.add(connection)
+                self._connections[connection] = listener
             connection.start()
 
     # ------------------------------------------------------------------ clients
@@ -360,7 +364,7 @@ class WebSocketServer:
 
     def _forget(self, connection: _ClientConnection) -> None:
         with self._lock:
-            self._connections.discard(connection)
+            self._connections.pop(connection, None)
             self._admitted.pop(connection, None)
 
     def listAllConnections(self) -> list[WebSocketConnection]:

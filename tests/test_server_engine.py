@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import websocket  # websocket-client, as an independent client
 
-from ohws import BusinessError, CloseResult, WebSocketServer, webSocket
+from ohws import BusinessError, CloseResult, State, WebSocketServer, webSocket
 from ohws import _server as server_module
 from ohws._options import ConnectOptions
 
@@ -221,6 +221,24 @@ def test_start_again_on_the_same_port_right_after_stop(server: WebSocketServer) 
     assert server.port == port
     ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
     ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_a_start_right_after_stop_keeps_its_port_and_its_clients(server: WebSocketServer) -> None:
+    """start() may follow stop() before stop()'s promise settles: when it does, the old stop
+    neither clears the new port nor closes the new server's clients."""
+    old = webSocket.createWebSocket()
+    old.connect(start(server)).result(TIMEOUT)  # type: ignore[union-attr]
+    stopping = server.stop()
+    url = start(server)
+    port = server.port
+    new = webSocket.createWebSocket()
+    rec = Recorder(new)
+    new.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    assert stopping.result(TIMEOUT) is True
+    assert server.port == port
+    assert new.send("still open").result(TIMEOUT) is True  # type: ignore[union-attr]
+    assert new.state is State.OPEN and "close" not in rec.events()
+    new.close().result(TIMEOUT)  # type: ignore[union-attr]
 
 
 def _key(n: int) -> str:
