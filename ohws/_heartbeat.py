@@ -62,11 +62,11 @@ class Heartbeat:
         self._last_received = time.monotonic()
 
     def start(self) -> None:
-        if self._interval:
+        with self._job_lock:
             self._schedule(self._interval)
 
     def stop(self) -> None:
-        """Idempotent; a check already running finishes but schedules nothing more."""
+        """Idempotent; a check already under way finishes but schedules nothing more."""
         with self._job_lock:
             self._stopped = True
             if self._job is not None:
@@ -88,35 +88,38 @@ class Heartbeat:
             self._paused = False
             self._last_received = time.monotonic()
             self._ping_sent_at = None
-        if self._interval:
             self._schedule(self._interval)
 
     def _schedule(self, delay: float) -> None:
-        with self._job_lock:
-            if not self._stopped and not self._paused:
-                self._job = call_later(max(delay, 0.0), self._check)
+        assert self._job_lock.locked()
+        if self._interval and not self._stopped and not self._paused:
+            self._job = call_later(max(delay, 0.0), self._check)
 
     def _check(self) -> None:
-        if self._paused:
-            return
-        # The next check is scheduled before calling out: if send_ping or on_lost raises (the
-        # timer logs it), the heartbeat still goes on instead of silently stopping.
-        now = time.monotonic()
-        sent, last = self._ping_sent_at, self._last_received
-        outstanding = sent is not None and last < sent
-        if outstanding and self._pong_timeout:
-            assert sent is not None
-            deadline = sent + self._pong_timeout
-            if now < deadline:
-                self._schedule(deadline - now)
+        # All of it under the lock, so that once pause() or stop() has returned no ping goes
+        # out and no loss is reported (sending a ping and shutting the socket down take no
+        # lock of ours). The next check is scheduled before calling out: if send_ping or
+        # on_lost raises (the timer logs it), the heartbeat still goes on.
+        with self._job_lock:
+            job = self._job
+            if self._stopped or self._paused or job is None or job.pending:
+                return  # stopped, paused, or paused and resumed since: a fresh check is due
+            now = time.monotonic()
+            sent, last = self._ping_sent_at, self._last_received
+            if sent is not None and last < sent and self._pong_timeout:
+                deadline = sent + self._pong_timeout
+                if now < deadline:
+                    self._schedule(deadline - now)
+                    return
+                self._schedule(self._pong_timeout)  # reports again unless stop() comes first
+                self._on_lost(
+                    f"no pong or other frame within pongTimeout ({self._pong_timeout}s) after a ping"
+                )
                 return
-            self._schedule(self._pong_timeout)  # reports again unless stop() comes first
-            self._on_lost(f"no pong or other frame within pongTimeout ({self._pong_timeout}s) after a ping")
-            return
-        due = max(last, sent or 0.0) + self._interval
-        if now < due:
-            self._schedule(due - now)
-            return
-        self._ping_sent_at = now
-        self._schedule(self._pong_timeout or self._interval)
-        self._send_ping(struct.pack("!d", now))
+            due = max(last, sent or 0.0) + self._interval
+            if now < due:
+                self._schedule(due - now)
+                return
+            self._ping_sent_at = now
+            self._schedule(self._pong_timeout or self._interval)
+            self._send_ping(struct.pack("!d", now))

@@ -45,6 +45,11 @@ class TimerHandle:
         else:
             timer.cancel(self)
 
+    @property
+    def pending(self) -> bool:
+        """Still waiting for its time (not yet taken to run, not cancelled)."""
+        return self._timer is not None and not self.cancelled
+
     def run(self) -> None:
         if not self.cancelled:
             self._fn()

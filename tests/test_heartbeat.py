@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
+import pytest
+
+import ohws._heartbeat
 from ohws._heartbeat import Heartbeat
 
 from .servers import TIMEOUT
+from .timing import assert_took
 
 
 class Probe:
@@ -46,16 +51,54 @@ def test_paused_heartbeat_with_a_ping_outstanding_does_not_give_up() -> None:
 
 
 def test_resumed_heartbeat_counts_afresh_then_pings_and_gives_up() -> None:
-    """After resume the heartbeat works again: a ping, then 'lost' when nothing answers."""
+    """A pause with a ping outstanding, then resume: the next ping is due one interval after
+    the resume (the old ping and its pong deadline are forgotten), then 'lost' when nothing
+    answers."""
     probe = Probe(1, 1)
     probe.heartbeat.start()
     try:
+        probe.pings.get(timeout=TIMEOUT)
         probe.heartbeat.pause()
+        resumed = time.monotonic()
         probe.heartbeat.resume()
         probe.pings.get(timeout=TIMEOUT)
+        assert_took(time.monotonic() - resumed, 1.0, "the first ping after resume")
+        assert probe.lost.empty()
         assert "pong" in probe.lost.get(timeout=TIMEOUT)
     finally:
         probe.heartbeat.stop()
+
+
+class _SlowFirstCheck:
+    """``time`` for ohws._heartbeat whose first reading on the timer thread takes 0.5 s, as
+    when that thread is descheduled in the middle of a check."""
+
+    def __init__(self) -> None:
+        self.in_check = threading.Event()
+
+    def monotonic(self) -> float:
+        if threading.current_thread().name == "ohws-timer" and not self.in_check.is_set():
+            self.in_check.set()
+            time.sleep(0.5)
+        return time.monotonic()
+
+
+def test_once_pause_returns_no_ping_goes_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pause() that comes while a check is under way takes effect for that check too: any
+    ping it sends goes out before pause() returns, none after."""
+    clock = _SlowFirstCheck()
+    monkeypatch.setattr(ohws._heartbeat, "time", clock)
+    sent_at: list[float] = []
+    heartbeat = Heartbeat(1, 0, lambda payload: sent_at.append(time.monotonic()), lambda why: None)
+    heartbeat.start()
+    try:
+        assert clock.in_check.wait(TIMEOUT)
+        heartbeat.pause()
+        paused = time.monotonic()
+        time.sleep(2.5)  # proves only that nothing happened: two intervals
+        assert all(at < paused for at in sent_at), f"a ping {max(sent_at) - paused:.3f}s after pause()"
+    finally:
+        heartbeat.stop()
 
 
 def test_stopped_heartbeat_stays_stopped_after_resume() -> None:
@@ -67,3 +110,33 @@ def test_stopped_heartbeat_stays_stopped_after_resume() -> None:
     probe.heartbeat.resume()
     time.sleep(1.5)  # proves only that nothing happened
     assert probe.pings.empty()
+
+
+def test_a_pause_and_resume_around_a_check_leave_one_chain_of_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pause() and resume() that come after the timer took a check and before it ran: that
+    stale check does nothing, and the checks go on once per interval, not twice."""
+    calls: list[float] = []
+    taken, go_on = threading.Event(), threading.Event()
+    check = Heartbeat._check
+
+    def counted(heartbeat: Heartbeat) -> None:
+        calls.append(time.monotonic())
+        if not taken.is_set():
+            taken.set()
+            go_on.wait(TIMEOUT)  # the first check waits here, taken off the timer's heap
+        check(heartbeat)
+
+    monkeypatch.setattr(Heartbeat, "_check", counted)
+    heartbeat = Heartbeat(1, 0, lambda payload: None, lambda why: None)
+    heartbeat.start()
+    try:
+        assert taken.wait(TIMEOUT)
+        heartbeat.pause()
+        heartbeat.resume()
+        resumed = time.monotonic()
+        go_on.set()
+        time.sleep(2.5)  # the checks due meanwhile: at resume + 1 and + 2 (two chains: twice that)
+        later = [at for at in calls if at > resumed]
+        assert len(later) <= 2, f"{len(later)} checks in 2.5 s at a 1 s interval"
+    finally:
+        heartbeat.stop()
