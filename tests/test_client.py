@@ -615,22 +615,31 @@ def test_blocking_on_promises_inside_callbacks_does_not_deadlock(ws: WebSocket, 
 
 
 def test_slow_callback_does_not_stop_the_reader(ws: WebSocket) -> None:
-    """While a callback blocks, the reader keeps answering pings (the server sees pongs)."""
-    pongs: queue.Queue[float] = queue.Queue()
+    """While a message callback blocks, the reader keeps answering pings: each pong comes
+    within 2 s, and the callback is held until all three have come."""
+    pongs: queue.Queue[bool] = queue.Queue()
+    held = threading.Event()
     release = threading.Event()
 
     def pinger(connection: ServerConnection) -> None:
         connection.send("block")
+        held.wait(TIMEOUT)
         for _ in range(3):
-            pongs.put(connection.ping().wait(TIMEOUT))
+            pongs.put(connection.ping().wait(2.0))  # False if no pong within 2 s
         connection.recv()
 
+    def hold(err: Any, value: Any) -> None:
+        held.set()
+        release.wait(TIMEOUT)
+
     with websockets_server(pinger) as url:
-        ws.on("message", lambda err, value: release.wait(TIMEOUT))
+        ws.on("message", hold)
         connect(ws, url)
-        for _ in range(3):
-            assert pongs.get(timeout=TIMEOUT) is not None
-        release.set()
+        try:
+            assert held.wait(TIMEOUT), "the message callback never ran"
+            assert [pongs.get(timeout=TIMEOUT) for _ in range(3)] == [True, True, True]
+        finally:
+            release.set()
         ws.send("bye")
 
 
