@@ -597,21 +597,35 @@ def test_user_exceptions_are_logged_and_harmless(
     assert ws.state is State.OPEN
 
 
-def test_blocking_on_promises_inside_callbacks_does_not_deadlock(ws: WebSocket, echo_url: str) -> None:
-    """A callback may block on send() and close() promises of its own connection."""
+def test_blocking_on_promises_inside_callbacks_does_not_deadlock(ws: WebSocket) -> None:
+    """A callback may block on send() and close() promises of its own connection: the open
+    callback sends 16 MiB (more than the socket takes at once, so the writer thread writes it
+    and settles the promise later) and waits for it; a message callback waits for close()."""
+    big = b"b" * (16 * 1024 * 1024)
     results: queue.Queue[Any] = queue.Queue()
 
+    def count(connection: ServerConnection) -> None:
+        for message in connection:
+            connection.send(f"got {len(message)}")
+
     def on_open(err: Any, value: Any) -> None:
-        results.put(("send", ws.send("from open").result(TIMEOUT)))  # type: ignore[union-attr]
+        sending = ws.send(big)
+        assert sending is not None
+        results.put(("settled at once", sending.done()))
+        results.put(("send", sending.result(TIMEOUT)))
 
     def on_message(err: Any, value: Any) -> None:
+        results.put(("message", value))
         results.put(("close", ws.close().result(TIMEOUT)))  # type: ignore[union-attr]
 
     ws.on("open", on_open)
     ws.on("message", on_message)
-    connect(ws, echo_url)
-    assert results.get(timeout=TIMEOUT) == ("send", True)
-    assert results.get(timeout=TIMEOUT) == ("close", True)
+    with websockets_server(count, max_size=None) as url:
+        connect(ws, url)
+        assert results.get(timeout=TIMEOUT) == ("settled at once", False)
+        assert results.get(timeout=TIMEOUT) == ("send", True)
+        assert results.get(timeout=TIMEOUT) == ("message", f"got {len(big)}")
+        assert results.get(timeout=TIMEOUT) == ("close", True)
 
 
 def test_slow_callback_does_not_stop_the_reader(ws: WebSocket) -> None:
