@@ -78,8 +78,8 @@ def test_client_replies_from_message_callbacks_go_out_before_its_close_reply() -
 
     def script(peer: RawPeer) -> list[tuple[int, bytes]]:
         peer.handshake()
-        peer.send_text("question")
-        peer.send_close(4000, "bye")
+        # One write, so the close frame is read before the reply could be sent.
+        peer.sock.sendall(frame_bytes(0x1, b"question") + frame_bytes(0x8, struct.pack("!H", 4000) + b"bye"))
         frames = []
         while True:
             opcode, _, payload = peer.recv_frame()
@@ -129,8 +129,8 @@ def test_client_reply_goes_out_before_the_1002_it_fails_the_connection_with() ->
 
     def script(peer: RawPeer) -> list[tuple[int, bytes]]:
         peer.handshake()
-        peer.send_text("question")
-        peer.send_frame(0x1, b"bad", rsv=0b010)
+        # One write, so the bad frame is read before the reply could be sent.
+        peer.sock.sendall(frame_bytes(0x1, b"question") + frame_bytes(0x1, b"bad", rsv=0b010))
         frames = []
         while True:
             opcode, _, payload = peer.recv_frame()
