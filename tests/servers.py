@@ -180,6 +180,19 @@ class RawPeer(RawSocket):
         payload = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
         return b0 & 0x0F, bool(b0 & 0x80), payload
 
+    def recv_frame_size(self) -> tuple[int, int]:
+        """One client frame with its payload skipped: (opcode, payload length), for frames too
+        big for :meth:`recv_frame` to unmask in good time."""
+        b0, b1 = self._read_exact(2)
+        assert b1 & 0x80, "client frames must be masked"
+        length = b1 & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self._read_exact(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self._read_exact(8))
+        self._read_exact(4 + length)
+        return b0 & 0x0F, length
+
     def recv_until(self, opcode: int) -> tuple[int, bool, bytes]:
         """Skip frames until one with ``opcode`` (e.g. skip pings while waiting for a close)."""
         while True:

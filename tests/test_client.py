@@ -420,21 +420,30 @@ def test_close_while_closing_resolves_with_the_first(ws: WebSocket) -> None:
 
 
 def test_sends_before_close_are_written_first(ws: WebSocket) -> None:
-    """The close frame goes after the sends already queued."""
-    received: queue.Queue[Any] = queue.Queue()
+    """The close frame goes after the sends still queued when close() is called: the server
+    reads nothing until then, so 32 MB wait in the queue (bufferedAmount > 0)."""
+    sizes = [1_000_000 + i for i in range(32)]  # each message known by its length
+    closing = threading.Event()
 
-    def collect(connection: ServerConnection) -> None:
-        for message in connection:
-            received.put(message)
-        received.put(("closed", connection.close_code))
+    def late_reader(peer: RawPeer) -> list[tuple[int, int]]:
+        peer.handshake()
+        closing.wait(TIMEOUT)
+        frames = []
+        while not frames or frames[-1][0] != 0x8:
+            frames.append(peer.recv_frame_size())
+        peer.send_close(1000)
+        peer.expect_eof()
+        return frames
 
-    with websockets_server(collect) as url:
-        connect(ws, url)
-        for i in range(50):
-            ws.send(f"{i}")
-        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-        got = [received.get(timeout=TIMEOUT) for _ in range(51)]
-    assert got == [f"{i}" for i in range(50)] + [("closed", 1000)]
+    with RawServer(late_reader) as server:
+        connect(ws, server.url)
+        for size in sizes:
+            ws.send(b"s" * size)
+        assert ws.bufferedAmount > 0, "nothing is queued: the test proves nothing"
+        promise = ws.close()
+        closing.set()
+        assert promise is not None and promise.result(TIMEOUT) is True
+        assert server.result() == [(0x2, size) for size in sizes] + [(0x8, 2)]
 
 
 def test_server_close_is_echoed_and_reported(ws: WebSocket, recorder: Recorder) -> None:

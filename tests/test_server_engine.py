@@ -192,19 +192,26 @@ def test_server_closes_tcp_first_once_the_client_has_answered_its_close(server: 
 
 
 def test_stop_writes_queued_sends_before_1001(server: WebSocketServer) -> None:
-    """stop() right after 200 sends of 10 KB: the client gets all 200, then close 1001."""
+    """stop() while 32 sends of 1 MB are still queued (the client reads nothing until then):
+    the client gets all 32, in order, then close 1001."""
     events = ServerEvents(server)
-    url = start(server)
-    ws = webSocket.createWebSocket()
-    rec = Recorder(ws)
-    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
     (client,) = events.wait_for("connect")
-    payloads = [bytes([i]) * 10_000 for i in range(200)]
-    for payload in payloads:
-        server.send(payload, client)
-    assert server.stop().result(TIMEOUT) is True
-    assert rec.wait_for("close").value.code == 1001
-    assert rec.messages() == payloads
+    payloads = [bytes([i]) * 1_000_000 for i in range(32)]
+    sends = [server.send(payload, client) for payload in payloads]
+    assert not sends[-1].done(), "nothing is queued: the test proves nothing"
+    stopping = server.stop()
+    frames, code = raw.frames_until_close()
+    assert [payload for _, payload in frames] == payloads
+    assert code == 1001
+    raw.send_close(1001)
+    assert raw.expect_eof()
+    raw.close()
+    assert stopping.result(TIMEOUT) is True
+    assert all(send.result(TIMEOUT) is True for send in sends)
 
 
 def test_start_again_on_the_same_port_right_after_stop(server: WebSocketServer) -> None:
