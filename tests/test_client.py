@@ -329,7 +329,7 @@ def test_send_does_not_block_and_buffered_amount_drains(ws: WebSocket) -> None:
 
     def late_reader(peer: RawPeer) -> int:
         peer.handshake()
-        reading.wait(TIMEOUT)
+        reading.wait()  # no timeout: a blocked send would end when the wait did
         remaining = count * frame_size
         while remaining:
             data = peer.sock.recv(min(remaining, 1 << 20))
@@ -341,15 +341,18 @@ def test_send_does_not_block_and_buffered_amount_drains(ws: WebSocket) -> None:
         return int.from_bytes(code, "big")
 
     with RawServer(late_reader) as server:
-        connect(ws, server.url)
         promises: list[Any] = []
         sender = threading.Thread(target=lambda: promises.extend(ws.send(chunk) for _ in range(count)))
-        sender.start()
+        try:
+            connect(ws, server.url)
+            sender.start()
+            sender.join(2.0)  # 32 sends of 1 MB that only queue take far less
+            assert not sender.is_alive(), "send blocked on a server that does not read"
+            queued = ws.bufferedAmount
+            assert 0 < queued <= count * frame_size
+        finally:
+            reading.set()
         sender.join(TIMEOUT)
-        assert not sender.is_alive(), "send blocked on a server that does not read"
-        queued = ws.bufferedAmount
-        assert 0 < queued <= count * frame_size
-        reading.set()
         for promise in promises:
             assert promise is None or promise.result(TIMEOUT) is True
         assert ws.bufferedAmount == 0
