@@ -551,10 +551,15 @@ def test_close_while_connecting_aborts(ws: WebSocket, recorder: Recorder) -> Non
 
 
 def test_no_listener_means_dropped_not_buffered(ws: WebSocket) -> None:
-    """Messages that arrive with no listener are dropped; a later listener gets only later ones."""
+    """Messages that arrive with no listener are dropped; a later listener gets only later ones.
+    The listener comes once the client has answered a ping sent after "early" (so its reader
+    has read "early")."""
+    early_read = threading.Event()
 
     def push(connection: ServerConnection) -> None:
         connection.send("early")
+        if connection.ping().wait(TIMEOUT):
+            early_read.set()
         connection.recv()
         connection.send("late")
         connection.recv()
@@ -562,7 +567,7 @@ def test_no_listener_means_dropped_not_buffered(ws: WebSocket) -> None:
     got: queue.Queue[Any] = queue.Queue()
     with websockets_server(push) as url:
         connect(ws, url)
-        time.sleep(0.2)  # proves "early" is not kept for a listener that comes later
+        assert early_read.wait(TIMEOUT), "no pong after 'early'"
         ws.on("message", lambda err, value: got.put(value))
         ws.send("go")
         assert got.get(timeout=TIMEOUT) == "late"
