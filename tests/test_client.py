@@ -575,23 +575,38 @@ def test_no_listener_means_dropped_not_buffered(ws: WebSocket) -> None:
     assert got.empty()
 
 
-def test_off_inside_a_callback_takes_effect_for_later_events(ws: WebSocket, echo_url: str) -> None:
-    """off() from inside a message callback stops delivery of messages not yet delivered."""
+def test_off_inside_a_callback_takes_effect_for_later_events(ws: WebSocket) -> None:
+    """off() from inside a message callback stops delivery of messages already emitted but not
+    yet delivered: the first callback returns only once the client has answered a ping sent
+    after messages 2 and 3 (read, and emitted while the listener was still registered)."""
     got: list[Any] = []
+    running = threading.Event()
+    emitted = threading.Event()
+
+    def pusher(connection: ServerConnection) -> None:
+        connection.send("1")
+        running.wait(TIMEOUT)
+        connection.send("2")
+        connection.send("3")
+        if connection.ping().wait(TIMEOUT):
+            emitted.set()
+        connection.recv()
 
     def first_only(err: Any, value: Any) -> None:
         got.append(value)
+        running.set()
+        emitted.wait(TIMEOUT)
         ws.off("message", first_only)
 
     ws.on("message", first_only)
     ends = Recorder(ws, ("dataEnd",))
-    connect(ws, echo_url)
-    ws.send("1")
-    ws.send("2")
-    ws.send("3")
-    for _ in range(3):
-        ends.wait_for("dataEnd")
-    assert got == ["1"]
+    with websockets_server(pusher) as url:
+        connect(ws, url)
+        for _ in range(3):
+            ends.wait_for("dataEnd")
+        assert emitted.is_set(), "no pong after messages 2 and 3"
+        assert got == ["1"]
+        ws.send("bye")
 
 
 def test_user_exceptions_are_logged_and_harmless(
