@@ -265,15 +265,33 @@ def test_send_while_closing_is_2302999(ws: WebSocket) -> None:
         assert closing.result(TIMEOUT) is True  # type: ignore[union-attr]
 
 
-def test_sends_queued_while_connecting_flush_right_after_open(
-    ws: WebSocket, recorder: Recorder, echo_url: str
-) -> None:
-    """Sends made while CONNECTING are written in call order right after open."""
-    promise = ws.connect(echo_url)
-    sends = [ws.send(f"early {i}") for i in range(5)]
-    assert promise is not None and promise.result(TIMEOUT)
-    assert all(s.result(TIMEOUT) is True for s in sends if s is not None)
-    assert [recorder.wait_for("message").value for _ in range(5)] == [f"early {i}" for i in range(5)]
+def test_sends_queued_while_connecting_flush_right_after_open(ws: WebSocket) -> None:
+    """Sends made while CONNECTING (the server holds its 101 back until they are made) are
+    written in call order right after open, before anything else is asked of the client."""
+    sent = threading.Event()
+    received: queue.Queue[bytes] = queue.Queue()
+
+    def held_open(peer: RawPeer) -> bool:
+        request = peer.read_request()
+        sent.wait(TIMEOUT)
+        peer.handshake(request=request)
+        for _ in range(5):
+            received.put(peer.recv_frame()[2])
+        return peer.answer_close()
+
+    with RawServer(held_open) as server:
+        promise = ws.connect(server.url)
+        try:
+            assert ws.state is State.CONNECTING
+            sends = [ws.send(f"early {i}") for i in range(5)]
+            assert ws.state is State.CONNECTING
+        finally:
+            sent.set()
+        assert promise is not None and promise.result(TIMEOUT) is True
+        assert all(s is not None and s.result(TIMEOUT) is True for s in sends)
+        assert [received.get(timeout=TIMEOUT) for _ in range(5)] == [f"early {i}".encode() for i in range(5)]
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert server.result() is True
 
 
 def test_three_thousand_messages_keep_their_order(ws: WebSocket, echo_url: str) -> None:
