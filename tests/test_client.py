@@ -126,24 +126,24 @@ def test_request_carries_headers_path_query_and_protocol() -> None:
 
 
 def test_refused_connection_is_error_200_and_rejection(ws: WebSocket) -> None:
-    """A refused TCP connect gives error(200, data='0') then the rejection; no close event."""
-    import socket
-
+    """A refused TCP connect gives error(200, data='0') then the connect callback's error (the
+    callback style, whose delivery is ordered with events on the lane); no close event."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    rec = Recorder(ws)
-    promise = ws.connect(f"ws://127.0.0.1:{port}")
-    assert promise is not None
-    with pytest.raises(BusinessError) as info:
-        promise.result(TIMEOUT)
-    assert info.value.code == 200
-    assert "refused" in info.value.message
-    error = rec.wait_for("error").value
+    order: queue.Queue[tuple[str, Any]] = queue.Queue()
+    ws.on("error", lambda err: order.put(("error", err)))
+    ws.on("close", lambda err, value: order.put(("close", value)))
+    assert ws.connect(f"ws://127.0.0.1:{port}", lambda err, ok: order.put(("callback", (err, ok)))) is None
+    name, error = order.get(timeout=TIMEOUT)
+    assert name == "error"
     assert (error.code, error.data) == (200, "0")
+    name, (err, ok) = order.get(timeout=TIMEOUT)
+    assert name == "callback" and ok is None
+    assert err.code == 200 and "refused" in err.message
     assert ws.state is State.CLOSED
     time.sleep(0.2)  # proves that no close event follows
-    assert "close" not in rec.events()
+    assert order.empty()
 
 
 def test_a_direct_connection_opens_either_way(ws: WebSocket, echo_url: str, direct_path: None) -> None:
