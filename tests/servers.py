@@ -166,8 +166,8 @@ class RawPeer(RawSocket):
         payload = b"" if code is None else struct.pack("!H", code) + reason.encode()
         self.send_frame(0x8, payload)
 
-    def recv_frame(self) -> tuple[int, bool, bytes]:
-        """One client frame, unmasked: (opcode, fin, payload). Asserts the client masked it."""
+    def _recv_header(self) -> tuple[int, int, bytes]:
+        """A client frame's first byte, payload length and mask. Asserts the client masked it."""
         b0, b1 = self._read_exact(2)
         assert b1 & 0x80, "client frames must be masked"
         length = b1 & 0x7F
@@ -175,7 +175,11 @@ class RawPeer(RawSocket):
             (length,) = struct.unpack("!H", self._read_exact(2))
         elif length == 127:
             (length,) = struct.unpack("!Q", self._read_exact(8))
-        mask = self._read_exact(4)
+        return b0, length, self._read_exact(4)
+
+    def recv_frame(self) -> tuple[int, bool, bytes]:
+        """One client frame, unmasked: (opcode, fin, payload). Asserts the client masked it."""
+        b0, length, mask = self._recv_header()
         data = self._read_exact(length)
         payload = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
         return b0 & 0x0F, bool(b0 & 0x80), payload
@@ -183,14 +187,8 @@ class RawPeer(RawSocket):
     def recv_frame_size(self) -> tuple[int, int]:
         """One client frame with its payload skipped: (opcode, payload length), for frames too
         big for :meth:`recv_frame` to unmask in good time."""
-        b0, b1 = self._read_exact(2)
-        assert b1 & 0x80, "client frames must be masked"
-        length = b1 & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", self._read_exact(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", self._read_exact(8))
-        self._read_exact(4 + length)
+        b0, length, _ = self._recv_header()
+        self._read_exact(length)
         return b0 & 0x0F, length
 
     def recv_until(self, opcode: int) -> tuple[int, bool, bytes]:
