@@ -222,13 +222,11 @@ def test_a_crash_during_the_opening_fails_the_connect(
     assert crashes and "bug in the handshake layer" in str(crashes[0].exc_info[1])  # type: ignore[index]
 
 
-@pytest.mark.parametrize("options", [{}, {"reconnect": True}], ids=["plain", "reconnect"])
 def test_a_crash_while_reporting_the_open_is_a_failed_opening(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, options: Any
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug that raises once OPEN but before the open was reported: a failed opening (error
-    200, the connect promise rejected, no open and no close event, the socket closed), and a
-    reconnecting WebSocket does not retry it (the bug would only repeat): CLOSED at once."""
+    200, the connect promise rejected, no open and no close event, the socket closed)."""
     from ohws._connection import ClientConnection
 
     def broken_opened(connection: ClientConnection) -> None:
@@ -239,13 +237,58 @@ def test_a_crash_while_reporting_the_open_is_a_failed_opening(
         ws = webSocket.createWebSocket()
         rec = Recorder(ws)
         with pytest.raises(BusinessError) as info:
-            ws.connect(server.url, options).result(TIMEOUT)  # type: ignore[union-attr]
+            ws.connect(server.url).result(TIMEOUT)  # type: ignore[union-attr]
         assert info.value.code == 200
-        assert ws.state is State.CLOSED  # a reconnect would be planned (CONNECTING) by now
+        assert ws.state is State.CLOSED
         assert rec.wait_for("error").value.code == 200
         assert server.result() is True, "the client must close its socket"
     assert "open" not in rec.events() and "close" not in rec.events()
-    assert "reconnect" not in rec.events()
+    assert any("bug in reporting the open" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_a_crash_while_reporting_a_reopening_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reconnecting WebSocket that was open, lost its connection and crashes while
+    reporting the reconnect attempt's open: that attempt fails (error 200, the socket closed)
+    and is the last one (the bug would only repeat): CLOSED, no further reconnect or attempt,
+    although a lost connection is otherwise retried."""
+    from ohws._connection import ClientConnection
+
+    opened = ClientConnection._opened
+    calls: list[int] = []
+
+    def broken_second_opened(connection: ClientConnection) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("bug in reporting the open")
+        opened(connection)
+
+    def drop(peer: RawPeer) -> bool:
+        peer.handshake()
+        peer.close()
+        return True
+
+    def crash_then_end(peer: RawPeer) -> bool:
+        peer.handshake()
+        return peer.expect_eof()
+
+    scripts = iter([drop, crash_then_end, crash_then_end])
+    monkeypatch.setattr(ClientConnection, "_opened", broken_second_opened)
+    with RawServer(lambda peer: next(scripts)(peer), connections=3) as server:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws, ("open", "close", "error", "reconnect"))
+        spec = {"initialDelay": 0.05, "maxDelay": 0.1, "jitter": 0}
+        assert ws.connect(server.url, {"reconnect": spec}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        assert server.result() is True
+        got = [rec.next() for _ in range(5)]
+        assert [r.event for r in got] == ["open", "error", "close", "reconnect", "error"], got
+        assert got[2].value.code == 1006 and got[4].value.code == 200
+        assert ws.state is State.CLOSED  # a reconnect would be planned (CONNECTING) by now
+        assert server.result() is True, "the client must close its socket"
+        with pytest.raises(queue.Empty):  # a retry would come 0.1 s after the failed attempt
+            rec.next(timeout=1.0)
+        assert server.accepted == 2 and len(calls) == 2
     assert any("bug in reporting the open" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
 
 
