@@ -1,11 +1,15 @@
 """A real proxy process on loopback: pproxy (PyPI) speaking HTTP CONNECT and SOCKS5, with auth.
 
-The proxy's verbose log names every tunnel it opens ("http 127.0.0.1:x -> 127.0.0.1:port"),
-so a test can prove that its connection went through the proxy.
+The proxy's verbose log names every tunnel it opens with the protocol the client spoke
+("http 127.0.0.1:x -> 127.0.0.1:port", "socks5 127.0.0.1:x -> localhost:port", the target as
+the client gave it) and every refused login ("Unauthorized SOCKS ..."), so a test can prove how
+its connection went through the proxy. The proxy serves a whole session: a test reads only
+the lines logged since its :meth:`Pproxy.mark`.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -66,6 +70,31 @@ class Pproxy:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
+
+    def mark(self) -> int:
+        """Where the log ends now: :meth:`logged` after it reads only what comes later."""
+        return self.log.stat().st_size
+
+    def logged(self, pattern: str, since: int) -> bool:
+        """True once a whole line logged after byte ``since`` matches the regular expression
+        ``pattern`` (bounded wait)."""
+        line = re.compile(pattern)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            with self.log.open("rb") as log:
+                log.seek(since)
+                text = log.read().decode(errors="replace")
+            complete = text[: text.rfind("\n") + 1].splitlines()
+            if any(line.fullmatch(entry) for entry in complete):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+    def tunneled(self, protocol: str, target: str, since: int) -> bool:
+        """True once the proxy has logged, after byte ``since``, a tunnel to ``target``
+        (``host:port`` as the client named it) asked for in ``protocol`` (http, socks5)."""
+        return self.logged(rf"{re.escape(protocol)} \S+ -> {re.escape(target)}", since)
 
     def stop(self) -> None:
         self.process.terminate()

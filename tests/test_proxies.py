@@ -36,8 +36,9 @@ def http_proxy_option(proxy: Pproxy, password: str = PROXY_PASSWORD, **extra: An
 def test_http_proxy_option_with_basic_auth(proxy: Pproxy, target: tuple[str, dict[str, Any]]) -> None:
     """HttpProxy {host, port, username, password}: CONNECT with Basic auth, ws and wss."""
     url, options = target
+    since = proxy.mark()
     round_trip(url, {**options, "proxy": http_proxy_option(proxy)})
-    assert proxy.tunneled_to(port_of(url))
+    assert proxy.tunneled("http", f"127.0.0.1:{port_of(url)}", since)
 
 
 def test_http_proxy_bad_credentials(proxy: Pproxy, target: tuple[str, dict[str, Any]]) -> None:
@@ -64,28 +65,45 @@ def test_system_http_proxy_with_credentials(
     url, options = target
     variable = "https_proxy" if url.startswith("wss") else "http_proxy"
     monkeypatch.setenv(variable, proxy.url("http"))
+    since = proxy.mark()
     round_trip(url, options)
-    assert proxy.tunneled_to(port_of(url))
+    assert proxy.tunneled("http", f"127.0.0.1:{port_of(url)}", since)
 
 
-@pytest.mark.parametrize("scheme", ["socks5", "socks5h"])
-def test_system_socks_proxy_via_all_proxy(
-    proxy: Pproxy, target: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, scheme: str
+def test_system_socks5_proxy_via_all_proxy(
+    proxy: Pproxy, target: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """all_proxy=socks5[h]://user:pass@host:port is used through PySocks, for ws and wss."""
+    """all_proxy=socks5://user:pass@host:port is used through PySocks, for ws and wss: the
+    proxy is spoken to in SOCKS5 (pproxy also serves HTTP CONNECT on the same port)."""
     url, options = target
-    monkeypatch.setenv("all_proxy", proxy.url(scheme))
+    monkeypatch.setenv("all_proxy", proxy.url("socks5"))
+    since = proxy.mark()
     round_trip(url, options)
-    assert proxy.tunneled_to(port_of(url))
+    assert proxy.tunneled("socks5", f"127.0.0.1:{port_of(url)}", since)
+
+
+def test_system_socks5h_proxy_resolves_the_name(
+    proxy: Pproxy, target: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """all_proxy=socks5h://...: SOCKS5 with the host name sent to the proxy, which resolves
+    it (the tunnel is asked for to localhost, not to an address resolved here)."""
+    url, options = target
+    monkeypatch.setenv("all_proxy", proxy.url("socks5h"))
+    since = proxy.mark()
+    round_trip(url.replace("127.0.0.1", "localhost"), options)
+    assert proxy.tunneled("socks5", f"localhost:{port_of(url)}", since)
 
 
 def test_socks_bad_credentials(
     proxy: Pproxy, target: tuple[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SOCKS5 auth failure: error(200) naming the proxy, never the password."""
+    """SOCKS5 auth failure (the proxy refused a SOCKS login): error(200) naming the proxy,
+    never the password."""
     url, options = target
     monkeypatch.setenv("all_proxy", proxy.url("socks5", password="bad-socks-pass"))
+    since = proxy.mark()
     error, _ = refused(url, options)
+    assert proxy.logged(r"Unauthorized SOCKS .* from 127\.0\.0\.1", since)
     assert f"socks5 proxy 127.0.0.1:{proxy.port}" in error.message
     assert "bad-socks-pass" not in error.message
 
