@@ -92,15 +92,20 @@ def test_handshake_403_is_error_200_with_status_data() -> None:
 
 
 def test_sends_queued_while_connecting_are_rejected_when_the_handshake_fails() -> None:
-    """send() while CONNECTING is queued; a failed handshake rejects it with 2302999."""
+    """send() while CONNECTING is queued; a failed handshake rejects it with 2302999 (the
+    server answers only once send() has returned)."""
+    sent = threading.Event()
 
     def forbid(peer: RawPeer) -> None:
-        peer.handshake(status="403 Forbidden")
+        request = peer.read_request()
+        assert sent.wait(TIMEOUT)
+        peer.handshake(status="403 Forbidden", request=request)
 
     with RawServer(forbid) as server:
         ws = webSocket.createWebSocket()
         connecting = ws.connect(server.url)
         queued = ws.send("too early")
+        sent.set()
         assert connecting is not None and queued is not None
         with pytest.raises(BusinessError) as info:
             queued.result(TIMEOUT)
