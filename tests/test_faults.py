@@ -43,6 +43,8 @@ def test_hundred_thousand_tiny_fragments() -> None:
         assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
         assert rec.wait_for("message").value == b"a" + b"b" * 99_998 + b"c"
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+        assert rec.wait_for("close").value.code == 1000  # the last event: all messages are out
+    assert len(rec.messages()) == 1
 
 
 def test_tiny_fragments_over_the_limit_are_1009() -> None:
