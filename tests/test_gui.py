@@ -83,20 +83,36 @@ def test_tk_callbacks_and_promise_handlers_run_on_the_tk_thread_in_order(tk_root
 
 
 def test_tk_destroy_with_an_open_connection(tk_root: Any, caplog: pytest.LogCaptureFixture) -> None:
-    """Destroying the window drops pending callbacks quietly; the connection still closes."""
+    """Destroying the window (the Tk loop never ran: every callback is still pending) drops
+    the pending callback batch (a debug record), the dispatcher refuses new work, and the
+    connection goes on quietly and still closes."""
+    submitted = threading.Event()
+
+    class Watched(ohws.TkDispatcher):
+        def submit(self, fn: Any, /, *args: Any) -> None:
+            super().submit(fn, *args)
+            submitted.set()  # a job is queued for the Tk loop, which never runs here
+
     with StubServer() as stub:
-        ws = webSocket.createWebSocket(dispatcher=ohws.TkDispatcher(tk_root))
+        dispatcher = Watched(tk_root)
+        ws = webSocket.createWebSocket(dispatcher=dispatcher)
         seen: list[Any] = []
         ws.on("message", lambda err, data: seen.append(data))
         promise = ws.connect(stub.url)
         assert promise is not None and promise.result(TIMEOUT) is True
         for i in range(50):
             ws.send(f"late {i}")
+        assert submitted.wait(TIMEOUT), "no echo reached the dispatcher"
         with caplog.at_level(logging.DEBUG, logger="ohws"):
             tk_root.destroy()
+            dropped = [r.getMessage() for r in caplog.records if "GUI loop ended" in r.getMessage()]
+            assert dropped == ["ohws: Watched: GUI loop ended; dropped 1 pending callback batches"]
+            with pytest.raises(RuntimeError, match="the GUI loop has ended"):
+                dispatcher.submit(seen.append, "after destroy")
             assert stub.wait_for_messages(50)  # echoes keep arriving after the window is gone
             ws.send("after destroy")
             assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+    assert seen == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert ws.state is ohws.State.CLOSED
 
