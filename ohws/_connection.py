@@ -616,17 +616,21 @@ class Connection:
                 if timer is not None:
                     timer.cancel()
         try:
-            _abort(sock)
-            pending = self._writer.stop()
-            _close_socket(sock)
-            if pending:
-                _reject_all(
-                    pending,
-                    unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
-                )
-            if error is not None:
-                self._sink.emit("error", error)
-            self._sink.emit("close", None, result)
+            try:
+                _abort(sock)
+                pending = self._writer.stop()
+                _close_socket(sock)
+                if pending:
+                    _reject_all(
+                        pending,
+                        unknown_error(
+                            f"the connection to the {self._peer} closed before the message was sent"
+                        ),
+                    )
+            finally:  # also after a bug in the teardown (Connection._crashed logs it): CLOSED is news
+                if error is not None:
+                    self._sink.emit("error", error)
+                self._sink.emit("close", None, result)
         finally:
             _settle_ending(sock, waiters)
         self._ended()

@@ -296,9 +296,10 @@ def test_a_crash_while_reporting_a_reopening_is_not_retried(
 
 def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug that raises while the connection ends (forced here once, in stopping the writer,
-    before the ending emits anything): the close promise still settles and the socket is
-    closed, the bug is logged, and the crash is not taken for a lost connection (no second
-    ending that would report error and close(1006), although stopping would work by then)."""
+    before the events): the close event still comes, once, with the code of the close; the
+    close promise settles and the socket is closed; the bug is logged; and the crash is not
+    taken for a lost connection (no second ending reporting error and close(1006), although
+    stopping would work by then)."""
     from ohws._websocket import _Sink
     from ohws._writer import FrameWriter
 
@@ -325,6 +326,7 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
     try:
         with RawServer(lambda peer: (peer.handshake(), peer.answer_close())[1]) as server:
             ws = webSocket.createWebSocket()
+            rec = Recorder(ws)
             assert ws.connect(server.url).result(TIMEOUT) is True  # type: ignore[union-attr]
             reader = f"ohws-reader-{ws._connection.number}"  # type: ignore[union-attr]
             sock = ws._connection._sock  # type: ignore[union-attr]
@@ -343,5 +345,6 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
         logging.getLogger("ohws").removeHandler(handler)
     assert ws.state is State.CLOSED
     assert sock.fileno() == -1, "the socket was left open"
-    assert reported == [], reported
+    assert reported == ["close"], reported
+    assert rec.wait_for("close").value.code == 1000
     assert stops == [1]
