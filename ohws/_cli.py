@@ -249,6 +249,7 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
 
     ws = createWebSocket()
     closed: queue.Queue[CloseResult] = queue.Queue()
+    close_answered = threading.Event()  # close()'s callback ran (it comes after the close event)
 
     def on_open(error: BusinessError | None, value: OpenResult) -> None:
         log(f"on open, status: {value.status}, message: {value.message}")
@@ -257,7 +258,11 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
     def on_client_message(error: BusinessError | None, value: str | bytes) -> None:
         log(f"on message, message: {value if isinstance(value, str) else show(value)}")
         if value == "bye":
-            ws.close(lambda e, ok: log("close success" if e is None else f"close fail, err is {e}"))
+            ws.close(closing_done)
+
+    def closing_done(error: BusinessError | None, ok: bool) -> None:
+        log("close success" if error is None else f"close fail, err is {error}")
+        close_answered.set()
 
     def on_close(error: BusinessError | None, value: CloseResult) -> None:
         log(f"on close, code is {value.code}, reason is {value.reason!r}")
@@ -274,6 +279,9 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
     )
     try:
         result = closed.get(timeout=args.timeout)
+        if not close_answered.wait(args.timeout):
+            print(f"ohws demo: close() did not call back within {args.timeout} s", file=err)
+            return EXIT_FAILED
     except queue.Empty:
         print(f"ohws demo: no close event within {args.timeout} s", file=err)
         return EXIT_FAILED
