@@ -60,17 +60,6 @@ class Pproxy:
         auth = f"{user}:{password}@" if user is not None else ""
         return f"{scheme}://{auth}127.0.0.1:{self.port}"
 
-    def tunneled_to(self, port: int) -> bool:
-        """True once the proxy has logged a tunnel to 127.0.0.1:``port`` (bounded wait)."""
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            self._out.flush()
-            if f"-> 127.0.0.1:{port}" in self.log.read_text(errors="replace"):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-
     def mark(self) -> int:
         """Where the log ends now: :meth:`logged` after it reads only what comes later."""
         return self.log.stat().st_size

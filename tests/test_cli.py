@@ -93,11 +93,14 @@ def test_connect_tls_failure_and_ca_and_insecure(ohws_stub_server_factory: Calla
 def test_connect_through_a_proxy(ohws_stub_server_factory: Callable[..., StubServer], proxy: Pproxy) -> None:
     """--proxy http://user:pass@host:port tunnels through the proxy."""
     stub = ohws_stub_server_factory()
+    since = proxy.mark()
     done = ohws("connect", stub.url, "--proxy", proxy.url("http"), stdin="via proxy\n")
     assert done.returncode == 0, done.stderr
-    assert proxy.tunneled_to(stub.port)
+    assert proxy.tunneled("http", f"127.0.0.1:{stub.port}", since)
+    since = proxy.mark()
     socks = ohws("connect", stub.url, "--proxy", proxy.url("socks5"), stdin="via socks\n")
     assert socks.returncode == 0, socks.stderr
+    assert proxy.tunneled("socks5", f"127.0.0.1:{stub.port}", since)
     assert stub.wait_for_messages(2) == ["via proxy", "via socks"]
 
 
