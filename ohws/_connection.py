@@ -323,16 +323,17 @@ class Connection:
             waiting, self._claimed = not self._claimed, True
         if waiting:
             self._give_up_waiting()
-        elif sock is None:
-            self._settle_open_now()
         else:
+            # A step no socket of ours can interrupt yet (a name lookup, a TCP connect, a
+            # proxy's CONNECT) ends by its own timeout; an attempt settled at once here would
+            # let a reconnecting WebSocket start the next one beside it, threads piling up.
             _abort(sock)
 
     def _settle_open_now(self) -> None:
-        """close() or connectTimeout came while the opening thread is in a step that no socket
-        of ours can interrupt yet (a name lookup, a TCP connect, a proxy's CONNECT): the attempt
-        ends here and now, and the thread, when that step returns, only closes its socket."""
-        self._fail_open(_connect_failed("aborted during the opening"))
+        """close() came while the opening thread is in a step that no socket of ours can
+        interrupt yet (a name lookup, a TCP connect, a proxy's CONNECT): the attempt ends here
+        and now; the thread, when that step returns, closes its socket."""
+        self._fail_open(_connect_failed("aborted during the opening"), on_opening_thread=False)
 
     def _give_up_waiting(self) -> None:
         """close() or connectTimeout came while the opening still waited for a thread (the
@@ -419,7 +420,8 @@ class Connection:
         """A crash ends the connection for good (a reconnecting client does not retry it)."""
 
     def _settle_opening(self, error: BusinessError) -> None:
-        """Settle what the opening left unsettled (the connect promise), after a crash."""
+        """Settle what the opening left unsettled (the connect promise): after a crash, or a
+        settling that a KeyboardInterrupt cut short."""
 
     def _terminated(self) -> None:
         """Called last on the connection's own thread, once nothing of it runs any more."""
@@ -455,12 +457,17 @@ class Connection:
             self.close(close_spec)
         return rest
 
-    def _fail_open(self, error: BusinessError) -> None:
-        """The attempt failed or was aborted: settle everything, then report it. Once it was
-        settled (``_settle_open_now``), the opening thread's call only closes its socket."""
+    def _fail_open(self, error: BusinessError, on_opening_thread: bool = True) -> None:
+        """The attempt failed or was aborted: settle everything, then report it. Off the
+        opening thread (``_settle_open_now``) a socket it registered meanwhile is only shut
+        down: that thread may be using it, and closes it in its own call, which finds the
+        attempt settled and only makes sure the connect promise is (it is, unless a
+        KeyboardInterrupt cut the first call short)."""
         with self._lock:
-            sock, self._sock = self._sock, None
             settled = self.state is State.CLOSED
+            sock = self._sock
+            if on_opening_thread:
+                self._sock = None
             if not settled:
                 aborted = self._abort_requested and not self._open_timed_out
                 self._set_state(State.CLOSED)
@@ -469,7 +476,11 @@ class Connection:
         if settled:
             _abort(sock)
             _close_socket(sock)
+            self._settle_opening(error)
             return
+        if not on_opening_thread:
+            _abort(sock)
+            sock = None
         try:
             if timer is not None:
                 timer.cancel()
@@ -616,24 +627,26 @@ class Connection:
                 if timer is not None:
                     timer.cancel()
         try:
+            self._tear_down(sock)
+        finally:  # also after a bug in the teardown (Connection._crashed logs it): CLOSED is news
             try:
-                _abort(sock)
-                pending = self._writer.stop()
-                _close_socket(sock)
-                if pending:
-                    _reject_all(
-                        pending,
-                        unknown_error(
-                            f"the connection to the {self._peer} closed before the message was sent"
-                        ),
-                    )
-            finally:  # also after a bug in the teardown (Connection._crashed logs it): CLOSED is news
                 if error is not None:
                     self._sink.emit("error", error)
                 self._sink.emit("close", None, result)
-        finally:
-            _settle_ending(sock, waiters)
-        self._ended()
+            finally:
+                _settle_ending(sock, waiters)
+                self._ended()
+
+    def _tear_down(self, sock: socket.socket | None) -> None:
+        """The socket shut down and closed, the writer stopped, unwritten messages rejected."""
+        _abort(sock)
+        pending = self._writer.stop()
+        _close_socket(sock)
+        if pending:
+            _reject_all(
+                pending,
+                unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
+            )
 
     def _ended(self) -> None:
         """Called last, once the connection that was open has ended and reported it."""

@@ -136,8 +136,11 @@ class _ClientConnection(Connection):
         try:
             sock.settimeout(HANDSHAKE_TIMEOUT)
             if self._context is not None:
-                sock = self._context.wrap_socket(sock, server_side=True)
+                # Registered before its handshake (the wrap detaches the raw socket), so that
+                # stop() can abort a client that never sends its ClientHello.
+                sock = self._context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
                 self._register_socket(sock)
+                sock.do_handshake()
             try:
                 head, rest = read_head(sock, deadline, MAX_REQUEST_HEAD, peer="client")
                 request = parse_request(head)

@@ -585,3 +585,32 @@ def test_wss_through_an_http_proxy_reconnects(
     assert proxy.log.read_text(errors="replace").count(f"-> localhost:{port}") > tunnels
     ws.send("through the tunnel again")
     assert timeline.expect("message")[0][1] == "through the tunnel again"
+
+
+def test_a_crash_while_an_end_is_torn_down_still_reconnects(
+    ws: WebSocket, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug that raises while the connection that was open is torn down (forced once, in
+    stopping its writer): the close event still comes, and the server's 1012 still brings the
+    reconnect (the end is reported to the reconnecting WebSocket, not lost with the crash)."""
+    from ohws._writer import FrameWriter
+
+    stop = FrameWriter.stop
+    stops: list[int] = []
+
+    def broken_once(writer: FrameWriter) -> Any:
+        stops.append(1)
+        if len(stops) == 1:
+            raise RuntimeError("bug in the teardown")
+        return stop(writer)
+
+    with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": FAST})
+        timeline.expect("open")
+        monkeypatch.setattr(FrameWriter, "stop", broken_once)
+        got = timeline.expect("close", "reconnect", "open")
+        assert got[0][1].code == 1012
+        assert ws.state is State.OPEN
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert "bug in the teardown" in caplog.text

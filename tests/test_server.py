@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,25 @@ def test_wss_server(server: WebSocketServer, certs: Certs, tmp_path: Path) -> No
     ws.send("secure")
     assert rec.wait_for("message").value == "secure"
     ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
+def test_stop_aborts_a_tls_client_that_never_says_hello(
+    server: WebSocketServer, certs: Certs, tmp_path: Path
+) -> None:
+    """A client that connects to a wss:// server and sends nothing: stop() aborts its TLS
+    handshake at once instead of waiting out the 10 s handshake limit."""
+    cert, key = certs.server_files(tmp_path)
+    start(server, serverCert={"certPath": cert, "keyPath": key})
+    with socket.create_connection(("127.0.0.1", server.port)) as silent:  # type: ignore[arg-type]
+        deadline = time.monotonic() + TIMEOUT
+        while not server._connections:  # accepted: its handshake thread waits for the hello
+            assert time.monotonic() < deadline, "the server never accepted the client"
+            time.sleep(0.01)
+        started = time.monotonic()
+        assert server.stop().result(TIMEOUT) is True
+        assert time.monotonic() - started < SLACK
+        silent.settimeout(SLACK)
+        assert silent.recv(1) == b"", "the server closes the TCP connection"
 
 
 def test_protocol_is_selected_when_offered(server: WebSocketServer) -> None:
