@@ -49,12 +49,6 @@ class Pool:
         self._idle_seconds = idle_seconds
         self._names = itertools.count(1)
 
-    @property
-    def in_flight(self) -> int:
-        """Jobs submitted and not finished (a worker just started counts as one): read without
-        the lock, so a moment's estimate."""
-        return self._pending + self._workers - self._idle
-
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> None:
         with self._count_lock:
             self._pending += 1

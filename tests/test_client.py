@@ -708,8 +708,8 @@ def test_slow_callback_does_not_stop_the_reader(ws: WebSocket) -> None:
 
 
 def test_library_threads_are_named_daemons(ws: WebSocket) -> None:
-    """ohws-reader-<n> reads (and opens, while few are open; else ohws-open-<n> does);
-    ohws-writer-<n> once a write cannot go out at once; all daemons."""
+    """ohws-open-<n> opens, then ohws-reader-<n> reads; ohws-writer-<n> once a write cannot go out
+    at once; all daemons."""
     from .servers import echo
 
     with websockets_server(echo, max_size=None) as url:

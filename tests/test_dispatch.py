@@ -184,25 +184,6 @@ def test_pool_keeps_at_most_max_idle_threads() -> None:
     assert (pool._workers, pool._idle) == (2, 2)
 
 
-def test_in_flight_counts_the_jobs_submitted_and_not_finished() -> None:
-    """``in_flight`` (where a client opening runs depends on it) counts a job from its submit,
-    while it waits for a worker and while it runs, until it returns; idle workers are not counted."""
-    pool = Pool("test-flight-", max_workers=0)  # no worker may start yet: the jobs wait
-    release, started = threading.Event(), queue.Queue()  # type: ignore[var-annotated]
-    for _ in range(3):
-        pool.submit(lambda: (started.put(None), release.wait(TIMEOUT)))
-    assert pool.in_flight == 3
-    pool.max_workers = 1
-    pool.submit(lambda: (started.put(None), release.wait(TIMEOUT)))  # starts the one worker
-    started.get(timeout=TIMEOUT)  # it runs the first job; three wait
-    assert pool.in_flight == 4
-    release.set()
-    for _ in range(3):
-        started.get(timeout=TIMEOUT)
-    wait_until_idle(pool, 1)
-    assert pool.in_flight == 0
-
-
 def test_a_job_submitted_while_a_worker_takes_another_gets_its_own_thread() -> None:
     """A worker that has taken a job but not yet counted itself busy is not idle: a job
     submitted in that moment starts on another thread instead of waiting for the first job

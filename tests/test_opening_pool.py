@@ -1,9 +1,7 @@
-"""Where client openings run. While few connections are open, the reader opens its own
-connection (SPEC 6). Beyond that, openings run on a bounded pool (issue 14): past its cap, an
-opening waits its turn, and ``connectTimeout`` counts that wait. ohws's cap is 4 while openings
-finish quickly, 16 or 64 while they wait on the network (OpeningPace); most tests here put a
-pool of 1 or 2 threads in its place, and have every opening go through it, to see the
-behaviour with a few connections."""
+"""Client openings run on a bounded pool (issue 14): past its cap, an opening waits its turn,
+and ``connectTimeout`` counts that wait. ohws's cap is 4 while openings finish quickly, 16 or 64
+while they wait on the network (OpeningPace); most tests here put a pool of 1 or 2 threads in
+its place to see the behaviour with a few connections."""
 
 from __future__ import annotations
 
@@ -30,75 +28,8 @@ def openers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     def install(n: int) -> None:
         monkeypatch.setattr(ClientConnection, "_openers", Pool("test-open-", max_workers=n, max_idle=n))
-        monkeypatch.setattr(ClientConnection, "_reader_opens_below", 0)
 
     yield install
-
-
-@pytest.fixture
-def opening_threads(monkeypatch: pytest.MonkeyPatch) -> queue.Queue[tuple[threading.Thread, str]]:
-    """The thread that builds each client opening's request, and its name then, in order."""
-    seen: queue.Queue[tuple[threading.Thread, str]] = queue.Queue()
-    build = ohws._connection.build_request
-
-    def recorded(*args: Any) -> bytes:
-        thread = threading.current_thread()
-        seen.put((thread, thread.name))
-        return build(*args)
-
-    monkeypatch.setattr(ohws._connection, "build_request", recorded)
-    return seen
-
-
-def reader_of(ws: Any) -> threading.Thread:
-    """The thread reading ``ws``'s connection: the one thread under its reader's name once a
-    message has come through it (a thread that only opened it is back in its pool by then)."""
-    replies: queue.Queue[object] = queue.Queue()
-    ws.on("message", lambda err, data: replies.put(data))
-    ws.send("round trip")
-    assert replies.get(timeout=TIMEOUT) == "round trip"
-    name = f"ohws-reader-{ws._connection.number}"
-    (reader,) = [thread for thread in threading.enumerate() if thread.name == name]
-    return reader
-
-
-def test_while_few_are_open_the_reader_opens_its_connection(
-    opening_threads: queue.Queue[tuple[threading.Thread, str]], echo_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SPEC 6: the reader thread does the connect, the handshake and every read (the number of
-    connection threads other tests left busy does not matter here)."""
-    monkeypatch.setattr(ClientConnection, "_reader_opens_below", 1_000_000)
-    ws = webSocket.createWebSocket()
-    assert ws.connect(echo_url).result(TIMEOUT) is True
-    opener, name = opening_threads.get(timeout=TIMEOUT)
-    assert opener is reader_of(ws) and name == f"ohws-reader-{ws._connection.number}"  # type: ignore[attr-defined]
-    ws.close().result(TIMEOUT)
-
-
-def test_beyond_the_few_an_opening_thread_opens_and_hands_over(
-    opening_threads: queue.Queue[tuple[threading.Thread, str]], echo_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With as many busy connection threads as ``_reader_opens_below`` (here 0), an
-    ``ohws-open-<n>`` thread opens, and a reader that has done nothing else reads."""
-    monkeypatch.setattr(ClientConnection, "_reader_opens_below", 0)
-    ws = webSocket.createWebSocket()
-    assert ws.connect(echo_url).result(TIMEOUT) is True
-    opener, name = opening_threads.get(timeout=TIMEOUT)
-    assert name == f"ohws-open-{ws._connection.number}"  # type: ignore[attr-defined]
-    assert opener is not reader_of(ws)
-    ws.close().result(TIMEOUT)
-
-
-def test_by_default_a_lone_connection_is_opened_by_its_reader(
-    opening_threads: queue.Queue[tuple[threading.Thread, str]], echo_url: str
-) -> None:
-    """The default lets the reader open while few connection threads are busy (up to 16): a
-    test leaves none busy, so here it does."""
-    ws = webSocket.createWebSocket()
-    assert ws.connect(echo_url).result(TIMEOUT) is True
-    opener, _ = opening_threads.get(timeout=TIMEOUT)
-    assert opener is reader_of(ws)
-    ws.close().result(TIMEOUT)
 
 
 def answer_and_close(peer: RawPeer, request: dict[str, str]) -> bool:
@@ -224,7 +155,6 @@ def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.Mon
     openings all reach the server at once, not 4."""
     pool = Pool("test-open-", max_idle=2)
     monkeypatch.setattr(ClientConnection, "_openers", pool)
-    monkeypatch.setattr(ClientConnection, "_reader_opens_below", 0)
     monkeypatch.setattr(ohws._connection, "opening_pace", OpeningPace(pool))
     arrived: queue.Queue[None] = queue.Queue()
     release = threading.Event()
