@@ -19,6 +19,7 @@ from websockets.sync.server import ServerConnection
 from ohws import BusinessError, CloseResult, State, webSocket
 from ohws._messages import MessageAssembler
 
+from .breakage import raising_on_call
 from .recorder import Recorder
 from .servers import TIMEOUT, RawPeer, RawServer, echo, frame_bytes, read_line, websockets_server
 from .timing import takes
@@ -257,14 +258,7 @@ def test_a_crash_while_reporting_a_reopening_is_not_retried(
     although a lost connection is otherwise retried."""
     from ohws._connection import ClientConnection
 
-    opened = ClientConnection._opened
-    calls: list[int] = []
-
-    def broken_second_opened(connection: ClientConnection) -> None:
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("bug in reporting the open")
-        opened(connection)
+    broken_second_opened, calls = raising_on_call(ClientConnection._opened, 2, "bug in reporting the open")
 
     def drop(peer: RawPeer) -> bool:
         peer.handshake()
@@ -303,14 +297,7 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
     from ohws._websocket import _Sink
     from ohws._writer import FrameWriter
 
-    stop = FrameWriter.stop
-    stops: list[int] = []
-
-    def broken_stop(writer: FrameWriter) -> Any:
-        stops.append(1)
-        if len(stops) == 1:
-            raise RuntimeError("bug in the teardown")
-        return stop(writer)
+    broken_stop, stops = raising_on_call(FrameWriter.stop, 1, "bug in the teardown")
 
     reported: list[str] = []  # what the connection emitted, on its own thread
     emit = _Sink.emit

@@ -18,6 +18,7 @@ from ohws import BusinessError, ReconnectInfo, State, WebSocket, WebSocketServer
 from ohws._options import ReconnectSpec, parse_options
 from ohws._reconnect import backoff_delay, parse_retry_after
 
+from .breakage import raising_on_call
 from .certs import Certs
 from .proxies import PROXY_PASSWORD, PROXY_USER, Pproxy
 from .server_support import ServerEvents, code_of, server, start
@@ -595,14 +596,7 @@ def test_a_crash_while_an_end_is_torn_down_still_reconnects(
     reconnect (the end is reported to the reconnecting WebSocket, not lost with the crash)."""
     from ohws._writer import FrameWriter
 
-    stop = FrameWriter.stop
-    stops: list[int] = []
-
-    def broken_once(writer: FrameWriter) -> Any:
-        stops.append(1)
-        if len(stops) == 1:
-            raise RuntimeError("bug in the teardown")
-        return stop(writer)
+    broken_once, _ = raising_on_call(FrameWriter.stop, 1, "bug in the teardown")
 
     with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
         timeline = Timeline(ws)
