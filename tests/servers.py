@@ -51,6 +51,16 @@ def die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def interruptible_child() -> None:
+    """``preexec_fn`` for a command a test interrupts with SIGINT, as Ctrl-C would: SIGINT at
+    its default (a test run started in the background by a shell ignores it, and so would its
+    children, and Python then installs no KeyboardInterrupt handler), and dying with the parent."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    die_with_parent()
+
+
 def read_line(stream: IO[str], timeout: float = TIMEOUT) -> str:
     """One line of a helper process's output, failing the test after ``timeout`` seconds
     (``readline()`` alone waits forever for a child that hangs before printing)."""

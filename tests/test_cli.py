@@ -19,7 +19,7 @@ from ohws.testing import StubServer
 
 from .proxies import Pproxy
 from .recorder import Recorder
-from .servers import TIMEOUT
+from .servers import TIMEOUT, interruptible_child
 
 
 def ohws(*args: str, stdin: str = "", timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -155,6 +155,7 @@ class Serve:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=interruptible_child,
         )
         assert self.process.stdout is not None
         self.stdout = self.process.stdout
