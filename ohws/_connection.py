@@ -462,20 +462,20 @@ class Connection:
                 self._set_state(State.CLOSED)
                 waiters, self._close_waiters = self._close_waiters or [], None
                 timer, self._open_timer = self._open_timer, None
+        if not on_opening_thread:
+            _abort(sock)  # that thread may be using it: it closes it in its own call
+            sock = None
         if settled:
             _abort(sock)
             _close_socket(sock)
             self._settle_opening(error)
             return
-        if not on_opening_thread:
-            _abort(sock)
-            sock = None
         try:
             if timer is not None:
                 timer.cancel()
-            _abort(sock)  # after a crash once OPEN, a write may be under way
-            pending = self._writer.stop()
-            _close_socket(sock)
+            # The socket is shut down before the writer stops: after a crash once OPEN, a
+            # write may be under way.
+            pending = self._tear_down(sock)
             self._report_open_failure(error, aborted)
             _reject_all(pending, unknown_error("the connection failed before it opened"))
         finally:
@@ -616,7 +616,12 @@ class Connection:
                 if timer is not None:
                     timer.cancel()
         try:
-            self._tear_down(sock)
+            pending = self._tear_down(sock)
+            if pending:
+                _reject_all(
+                    pending,
+                    unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
+                )
         finally:  # also after a bug in the teardown (Connection._crashed logs it): CLOSED is news
             try:
                 if error is not None:
@@ -626,16 +631,13 @@ class Connection:
                 _settle_ending(sock, waiters)
                 self._ended()
 
-    def _tear_down(self, sock: socket.socket | None) -> None:
-        """The socket shut down and closed, the writer stopped, unwritten messages rejected."""
+    def _tear_down(self, sock: socket.socket | None) -> list[Outgoing]:
+        """The socket shut down, the writer stopped, the socket closed; return the frames never
+        written (their promises are the caller's to reject)."""
         _abort(sock)
         pending = self._writer.stop()
         _close_socket(sock)
-        if pending:
-            _reject_all(
-                pending,
-                unknown_error(f"the connection to the {self._peer} closed before the message was sent"),
-            )
+        return pending
 
     def _ended(self) -> None:
         """Called last, once the connection that was open has ended and reported it."""
