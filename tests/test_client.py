@@ -17,6 +17,7 @@ from websockets.sync.server import ServerConnection
 import ohws._transport
 from ohws import BusinessError, CloseResult, OpenResult, State, WebSocket, WebSocketOpenInfo, webSocket
 
+from .breakage import raising_on_call
 from .recorder import Recorder
 from .servers import TIMEOUT, RawPeer, RawServer, read_line, websockets_server
 from .timing import SLACK
@@ -177,6 +178,32 @@ def test_a_host_name_that_does_not_resolve_is_error_200_naming_it(
     assert info.value.code == 200
     assert "cannot resolve ohws-test.invalid:8080" in info.value.message
     assert ws.state is State.CLOSED
+
+
+def test_an_ip_literal_is_connected_to_without_a_name_lookup(
+    echo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A direct connection to an IP literal does not ask the resolver (as asyncio does not);
+    a name still goes through it."""
+    import socket
+
+    looked_up: list[str] = []
+    lookup = socket.getaddrinfo
+
+    def resolver(host: Any, *args: Any) -> Any:
+        looked_up.append(str(host))
+        return lookup(host, *args)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    assert "//127.0.0.1:" in echo_url
+    for url in (echo_url, echo_url.replace("127.0.0.1", "localhost")):
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        assert ws.connect(url, {"proxy": "no-proxy"}).result(TIMEOUT) is True  # type: ignore[union-attr]
+        ws.send("there")
+        assert rec.wait_for("message").value == "there"
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+    assert looked_up == ["localhost"]
 
 
 # ---------------------------------------------------------------- send (SPEC 4.2)
@@ -795,8 +822,8 @@ def test_interpreter_exit_is_not_blocked_by_an_open_connection(echo_url: str) ->
         process.communicate(timeout=TIMEOUT)
 
 
-def test_ipv6_literal_url(ws: WebSocket) -> None:
-    """ws://[::1]:port/ connects over IPv6 loopback."""
+def test_ipv6_literal_url(ws: WebSocket, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ws://[::1]:port/ connects over IPv6 loopback, without a name lookup."""
     import socket
 
     if not socket.has_ipv6:
@@ -817,7 +844,10 @@ def test_ipv6_literal_url(ws: WebSocket) -> None:
     try:
         port = server.socket.getsockname()[1]
         rec = Recorder(ws)
+        lookup, lookups = raising_on_call(socket.getaddrinfo, 1, "a name lookup")
+        monkeypatch.setattr(socket, "getaddrinfo", lookup)
         connect(ws, f"ws://[::1]:{port}/six")
+        assert lookups == []
         ws.send("over v6")
         assert rec.wait_for("message").value == "over v6"
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
