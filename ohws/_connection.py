@@ -39,7 +39,7 @@ from ._handshake import (
     parse_response,
 )
 from ._heartbeat import Heartbeat
-from ._messages import Close, Event, Message, MessageAssembler, Ping
+from ._messages import Close, Event, Message, MessageAssembler, Ping, take_small_messages
 from ._options import CloseSpec, ConnectOptions
 from ._promise import Promise
 from ._proxy import proxy_environment, resolve_proxy
@@ -496,11 +496,18 @@ class Connection:
         self._heartbeat = heartbeat
         heartbeat.start()
         emit_message, recv, received = self._sink.emit_message, sock.recv, heartbeat.received
+        masked, max_size = not self._client, options.max_message_size
         data: bytes = rest
         event: Event | None = None
         size = _RECV_IDLE
         try:
             while True:
+                if data and not parser.buffered and not assembler.in_message:
+                    # Whole small messages straight out (the common read); the rest, if any,
+                    # goes through the parser.
+                    taken = take_small_messages(data, emit_message, masked, max_size)
+                    if taken:
+                        data = data[taken:]
                 if data:
                     parser.feed(data)
                     while (frame := parser.next_frame()) is not None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import codecs
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._errors import parameter_error
-from ._frames import CloseCode, Frame, Opcode, ProtocolError
+from ._frames import CloseCode, Frame, Opcode, ProtocolError, apply_mask
 from ._options import is_sendable_close_code
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Pong",
     "encode_message",
     "parse_close_payload",
+    "take_small_messages",
 ]
 
 
@@ -74,6 +76,49 @@ def parse_close_payload(payload: bytes) -> Close:
     except UnicodeDecodeError:
         raise ProtocolError(CloseCode.INVALID_DATA, "close reason is not valid UTF-8") from None
     return Close(code, reason)
+
+
+def take_small_messages(
+    data: bytes, emit: Callable[[str | bytes], object], masked: bool, max_size: int
+) -> int:
+    """Emit the small whole messages at the head of ``data`` and return the bytes they took.
+
+    A small whole message is one unfragmented text or binary frame of at most 125 bytes, all of
+    it in ``data``, valid and within ``max_size`` (0: no limit); masked as ``masked`` says (a
+    server reads masked frames). The first frame that is anything else (a control frame, a
+    fragment, a partial or larger frame, bad UTF-8, a wrong mask bit, reserved bits) ends the
+    run: what follows goes through FrameParser and MessageAssembler, which also report every
+    violation. Call it only when those hold no bytes and no fragmented message. It spares the
+    common read (one small message, or a burst of them) the general parse: ~4 µs less per
+    message on the reader thread (issue 14).
+    """
+    size = len(data)
+    header, mask_bit = (6, 0x80) if masked else (2, 0)
+    pos = 0
+    while pos + header <= size:
+        first = data[pos]
+        if first != 0x81 and first != 0x82:  # FIN, no reserved bits, text or binary
+            break
+        length = data[pos + 1] ^ mask_bit  # the wrong mask bit makes it 128 or more
+        if length > 125 or (max_size and length > max_size):
+            break
+        start = pos + header
+        end = start + length
+        if end > size:
+            break
+        payload = data[start:end]
+        if masked:
+            payload = apply_mask(payload, data[pos + 2 : start])
+        if first == 0x81:
+            try:
+                message: str | bytes = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                break
+        else:
+            message = payload
+        emit(message)
+        pos = end
+    return pos
 
 
 #: _chunks and _text between fragmented messages: _start() replaces them before any append,

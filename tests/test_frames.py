@@ -9,7 +9,15 @@ import struct
 import pytest
 
 from ohws._frames import CloseCode, Frame, FrameParser, Opcode, ProtocolError, apply_mask, encode_frame
-from ohws._messages import Close, Message, MessageAssembler, Ping, Pong, parse_close_payload
+from ohws._messages import (
+    Close,
+    Message,
+    MessageAssembler,
+    Ping,
+    Pong,
+    parse_close_payload,
+    take_small_messages,
+)
 
 from .servers import frame_bytes
 
@@ -377,3 +385,61 @@ def test_masking_keys_come_from_the_os_csprng_a_chunk_at_a_time(monkeypatch: pyt
     keys = [encode_frame(Opcode.TEXT, b"x")[2:6] for _ in range(3000)]
     assert 1 <= len(calls) <= 4 and set(calls) == {4096}, calls
     assert len(set(keys)) >= 2990  # 32-bit random keys: a handful of repeats at most
+
+
+# ---------------------------------------------------------------- the reader's shortcut
+
+SMALL_BURST = frame_bytes(0x1, "héllo".encode()) + frame_bytes(0x2, b"\x00\x01") + frame_bytes(0x1)
+SMALL_BURST += frame_bytes(0x2, b"z" * 125)
+
+
+def taken(data: bytes, masked: bool = False, max_size: int = 0) -> tuple[int, list[str | bytes]]:
+    messages: list[str | bytes] = []
+    return take_small_messages(data, messages.append, masked, max_size), messages
+
+
+def test_a_burst_of_small_whole_messages_is_taken_in_order() -> None:
+    """Unfragmented text and binary frames of up to 125 bytes come out as messages, in order:
+    text as str, binary as bytes, an empty one too."""
+    assert taken(SMALL_BURST) == (len(SMALL_BURST), ["héllo", b"\x00\x01", "", b"z" * 125])
+
+
+def test_masked_small_messages_are_unmasked_for_a_server() -> None:
+    key = b"\x11\x22\x33\x44"
+    data = frame_bytes(0x1, b"masked", mask=key) + frame_bytes(0x2, b"\xff" * 9, mask=key)
+    assert taken(data, masked=True) == (len(data), ["masked", b"\xff" * 9])
+
+
+@pytest.mark.parametrize(
+    ("what", "frame", "max_size"),
+    [
+        ("a ping", frame_bytes(0x9, b"p"), 0),
+        ("a close", frame_bytes(0x8, struct.pack("!H", 1000)), 0),
+        ("a first fragment", frame_bytes(0x1, b"part", fin=False), 0),
+        ("a continuation", frame_bytes(0x0, b"rest"), 0),
+        ("reserved bits", frame_bytes(0x1, b"x", rsv=4), 0),
+        ("a 126-byte frame", frame_bytes(0x2, b"y" * 126), 0),
+        ("bad UTF-8", frame_bytes(0x1, b"\xc3\x28"), 0),
+        ("a frame over maxMessageSize", frame_bytes(0x2, b"12345"), 4),
+        ("a masked frame from a server", frame_bytes(0x1, b"m", mask=b"abcd"), 0),
+        ("a partial frame", frame_bytes(0x1, b"cut")[:-1], 0),
+    ],
+)
+def test_the_shortcut_stops_before_anything_but_a_small_whole_message(
+    what: str, frame: bytes, max_size: int
+) -> None:
+    """The first frame that is not a small whole message (valid, within maxMessageSize, masked
+    as the side expects) ends the run, with the messages before it emitted: the general parser
+    takes it from there and reports what is wrong with it."""
+    before = frame_bytes(0x1, b"ok")
+    assert taken(before + frame + before, max_size=max_size) == (len(before), ["ok"]), what
+
+
+def test_a_frame_cut_off_by_the_end_of_the_read_is_left_for_the_parser() -> None:
+    data = frame_bytes(0x1, b"ok") + frame_bytes(0x2, b"whole frame")[:-1]
+    assert taken(data) == (4, ["ok"])
+    assert taken(frame_bytes(0x1, b"ok")[:1]) == (0, [])
+
+
+def test_an_unmasked_frame_is_not_taken_by_a_server() -> None:
+    assert taken(frame_bytes(0x1, b"plain"), masked=True) == (0, [])

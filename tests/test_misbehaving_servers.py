@@ -269,6 +269,47 @@ def test_protocol_violations_fail_the_connection(
     assert ws.state is State.CLOSED
 
 
+def test_a_whole_text_frame_read_while_a_message_is_fragmented_is_1002() -> None:
+    """A read that holds only a whole small text frame, coming while a fragmented message is
+    unfinished (from an earlier read), is still the protocol error it is: the reader's
+    shortcut for small messages does not take it. The pong proves that the first fragment
+    was read before the frame is sent."""
+
+    def script(peer: RawPeer) -> int | None:
+        peer.handshake()
+        peer.sock.sendall(frame_bytes(TEXT, b"a", fin=False) + frame_bytes(PING, b"read?"))
+        peer.recv_until(PONG)
+        peer.send_frame(TEXT, b"b")
+        return close_code(peer.recv_until(CLOSE)[2])
+
+    with RawServer(script) as server:
+        _, rec = open_ws(server.url)
+        assert_failed_with(rec, 1002, "inside a fragmented")
+        assert server.result() == 1002
+    assert rec.messages() == []
+
+
+def test_the_rest_of_a_frame_that_looks_like_small_frames_is_payload() -> None:
+    """The rest of a frame begun in an earlier read is payload, even when it starts like a
+    small whole frame: the reader's shortcut does not take it. The pong proves that the
+    first part was read (in the same read as the ping before it) before the rest is sent."""
+    payload = frame_bytes(TEXT, b"ok") * 50  # 200 bytes that parse as 50 small frames
+
+    def script(peer: RawPeer) -> bool:
+        peer.handshake()
+        peer.sock.sendall(frame_bytes(PING, b"read?") + frame_bytes(BINARY, payload)[:8])
+        peer.recv_until(PONG)
+        peer.sock.sendall(frame_bytes(BINARY, payload)[8:])
+        return peer.answer_close()
+
+    with RawServer(script) as server:
+        ws, rec = open_ws(server.url)
+        assert rec.wait_for("message").value == payload
+        ws.close()
+        assert server.result() is True
+    assert rec.messages() == [payload]
+
+
 def test_masked_frame_and_reserved_bits_are_1002() -> None:
     """A masked server frame and a frame with RSV bits both fail with 1002."""
     for raw, word in (
