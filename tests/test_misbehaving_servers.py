@@ -269,6 +269,18 @@ def test_protocol_violations_fail_the_connection(
     assert ws.state is State.CLOSED
 
 
+def test_a_small_whole_message_over_max_message_size_is_1009() -> None:
+    """maxMessageSize applies to the small whole messages the reader takes straight from a
+    read (at most 125 bytes, one frame) as to any other."""
+    raw = frame_bytes(TEXT, b"fits") + frame_bytes(BINARY, b"z" * 50)
+    with RawServer(sends_then_reports_close(raw)) as server:
+        ws, rec = open_ws(server.url, {"maxMessageSize": 10})
+        assert_failed_with(rec, 1009, "maxMessageSize")
+        assert server.result() == 1009
+    assert rec.messages() == ["fits"]
+    assert ws.state is State.CLOSED
+
+
 def test_a_whole_text_frame_read_while_a_message_is_fragmented_is_1002() -> None:
     """A read that holds only a whole small text frame, coming while a fragmented message is
     unfinished (from an earlier read), is still the protocol error it is: the reader's
