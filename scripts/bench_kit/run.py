@@ -151,6 +151,14 @@ def _ratios_by_run(runs: list[dict[str, dict[str, float]]], metric: str, clients
     return ratios
 
 
+def _rotated(names: list[str], number: int) -> list[str]:
+    """Run ``number``'s order: each name starts one run in turn, so no one always runs first
+    (right after another scenario) or right after the same neighbour; the machine's drift
+    within a run then falls on every client alike."""
+    shift = number % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny counts, one run: a smoke test")
@@ -172,10 +180,10 @@ def main() -> int:
             spec = SCENARIOS[scenario]
             count = spec["quick"] if args.quick else spec["count"]
             print(f"{scenario}: {runs} run(s) x {len(spec['clients'])} clients, count {count}", file=sys.stderr)
-            for _ in range(runs):
+            for number in range(runs):
                 run: dict[str, dict[str, float]] = {}
                 by_run.setdefault(scenario, []).append(run)
-                for client in spec["clients"]:
+                for client in _rotated(spec["clients"], number):
                     metrics = run_one(client, scenario, ws_port, tcp_port, count)
                     if metrics:
                         run[client] = metrics
@@ -188,10 +196,10 @@ def main() -> int:
         spec = SERVER_SCENARIOS[scenario]
         count = spec["quick"] if args.quick else spec["count"]
         print(f"{scenario}: {runs} run(s) x {len(SERVERS)} servers, count {count}", file=sys.stderr)
-        for _ in range(runs):
+        for number in range(runs):
             run = {}
             by_run.setdefault(scenario, []).append(run)
-            for kind in SERVERS:
+            for kind in _rotated(SERVERS, number):
                 metrics = run_server_one(kind, scenario, count)
                 if metrics:
                     run[kind] = metrics
