@@ -502,14 +502,25 @@ class Connection:
         size = _RECV_IDLE
         try:
             while True:
-                if data and not parser.buffered and not assembler.in_message:
-                    # Whole small messages straight out (the common read); the rest, if any,
-                    # goes through the parser.
-                    taken = take_small_messages(data, emit_message, masked, max_size)
-                    if taken:
-                        data = data[taken:]
-                if data:
-                    parser.feed(data)
+                while data:
+                    if not parser.buffered and not assembler.in_message:
+                        # Whole small messages straight out (the common read); the rest, if
+                        # any, goes through the parser.
+                        taken = take_small_messages(data, emit_message, masked, max_size)
+                        if taken:
+                            data = data[taken:]
+                            if not data:
+                                break
+                    # Of a frame begun in an earlier read, only its rest goes to the parser when
+                    # its size is known: small whole messages may follow it (a burst of them
+                    # seldom ends a read on a frame boundary).
+                    missing = parser.missing()
+                    if 0 < missing < len(data):
+                        parser.feed(data[:missing])
+                        data = data[missing:]
+                    else:
+                        parser.feed(data)
+                        data = b""
                     while (frame := parser.next_frame()) is not None:
                         event = assembler.receive(frame)
                         if isinstance(event, Message):
@@ -520,8 +531,8 @@ class Connection:
                             self._writer.submit(Opcode.PONG, event.payload)
                         elif isinstance(event, Close):
                             raise _PeerClosing(event)
-                    # Not kept while blocked in recv: the last message and read may be large.
-                    data, event = b"", None
+                # Not kept while blocked in recv: the last message may be large.
+                event = None
                 data = recv(size)
                 got = len(data)
                 if got >= size:

@@ -103,6 +103,28 @@ class FrameParser:
         """Bytes received but not yet returned as frames."""
         return len(self._buf) - self._pos + self._parts_size
 
+    def missing(self) -> int:
+        """How many more bytes complete the frame begun in the buffer; 0 when none is begun or
+        its length is not all here yet (its size is then unknown)."""
+        if self._parts is not None:
+            return self._want - self._parts_size
+        buf, pos = self._buf, self._pos
+        available = len(buf) - pos
+        if available < 2:
+            return 0
+        length, header = buf[pos + 1] & 0x7F, 2
+        if length == 126:
+            if available < 4:
+                return 0
+            (length,), header = struct.unpack_from("!H", buf, pos + 2), 4
+        elif length == 127:
+            if available < 10:
+                return 0
+            (length,), header = struct.unpack_from("!Q", buf, pos + 2), 10
+        if self._from_client:
+            header += 4  # the masking key
+        return max(header + length - available, 0)
+
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None if more bytes are needed. May raise ProtocolError."""
         if self._parts is not None:

@@ -442,3 +442,31 @@ def test_a_frame_cut_off_by_the_end_of_the_read_is_left_for_the_parser() -> None
 
 def test_an_unmasked_frame_is_not_taken_by_a_server() -> None:
     assert taken(frame_bytes(0x1, b"plain"), masked=True) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("data", "from_client", "missing"),
+    [
+        (b"", False, 0),
+        (frame_bytes(0x2, b"0123456789")[:1], False, 0),  # its size is not known yet
+        (frame_bytes(0x2, b"0123456789")[:5], False, 7),
+        (frame_bytes(0x2, b"x" * 300)[:3], False, 0),  # the 16-bit length is not all here
+        (frame_bytes(0x2, b"x" * 300)[:104], False, 200),
+        (frame_bytes(0x2, b"x" * 70_000)[:1010], False, 69_000),  # collected apart (64 KiB+)
+        (frame_bytes(0x1, b"hello", mask=b"abcd")[:5], True, 6),
+        (frame_bytes(0x1, b"hello", mask=b"abcd")[:7], True, 4),
+    ],
+)
+def test_the_parser_says_how_many_bytes_complete_the_frame_begun(
+    data: bytes, from_client: bool, missing: int
+) -> None:
+    """What completes the frame begun in the buffer, header and mask key included: the reader
+    gives the parser just that, and what follows may be small whole messages again."""
+    parser = FrameParser(from_client=from_client)
+    parser.feed(data)
+    assert parser.next_frame() is None
+    assert parser.missing() == missing
+    if missing:
+        parser.feed(b"y" * missing)
+        assert parser.next_frame() is not None
+        assert parser.missing() == 0

@@ -322,6 +322,28 @@ def test_the_rest_of_a_frame_that_looks_like_small_frames_is_payload() -> None:
     assert rec.messages() == [payload]
 
 
+def test_small_messages_after_the_rest_of_a_frame_keep_their_order() -> None:
+    """A read that brings the rest of a frame begun earlier and then small whole messages, a
+    ping among them: every message in order, the ping answered."""
+    payload = b"p" * 200
+
+    def script(peer: RawPeer) -> bytes:
+        peer.handshake()
+        peer.sock.sendall(frame_bytes(PING, b"read?") + frame_bytes(BINARY, payload)[:50])
+        peer.recv_until(PONG)
+        rest = frame_bytes(BINARY, payload)[50:] + frame_bytes(TEXT, b"a") + frame_bytes(TEXT, b"b")
+        peer.sock.sendall(rest + frame_bytes(PING, b"again") + frame_bytes(TEXT, b"c"))
+        pong = peer.recv_until(PONG)[2]
+        peer.answer_close()
+        return pong
+
+    with RawServer(script) as server:
+        ws, rec = open_ws(server.url)
+        assert [rec.wait_for("message").value for _ in range(4)] == [payload, "a", "b", "c"]
+        ws.close()
+        assert server.result() == b"again"
+
+
 def test_masked_frame_and_reserved_bits_are_1002() -> None:
     """A masked server frame and a frame with RSV bits both fail with 1002."""
     for raw, word in (
