@@ -452,9 +452,12 @@ def test_an_unmasked_frame_is_not_taken_by_a_server() -> None:
         (frame_bytes(0x2, b"0123456789")[:5], False, 7),
         (frame_bytes(0x2, b"x" * 300)[:3], False, 0),  # the 16-bit length is not all here
         (frame_bytes(0x2, b"x" * 300)[:104], False, 200),
+        (frame_bytes(0x2, b"x" * 70_000)[:5], False, 0),  # the 64-bit length is not all here
         (frame_bytes(0x2, b"x" * 70_000)[:1010], False, 69_000),  # collected apart (64 KiB+)
-        (frame_bytes(0x1, b"hello", mask=b"abcd")[:5], True, 6),
+        (frame_bytes(0x1, b"hello", mask=b"abcd")[:5], True, 6),  # the masking key is not all here
         (frame_bytes(0x1, b"hello", mask=b"abcd")[:7], True, 4),
+        (frame_bytes(0x2, b"x" * 300, mask=b"abcd")[:6], True, 302),
+        (frame_bytes(0x2, b"x" * 70_000, mask=b"abcd")[:12], True, 70_002),
     ],
 )
 def test_the_parser_says_how_many_bytes_complete_the_frame_begun(
