@@ -86,7 +86,9 @@ class FrameParser:
         # page by page, for every such frame, since the buffer is let go of once consumed.
         self._parts: list[bytes] | None = None
         self._parts_size = 0
-        self._want = 0  # the large frame's size, header included
+        # The size of the frame begun, header included, once next_frame() has read its length
+        # (0 otherwise): what missing() tells the reader, and a large frame's target.
+        self._want = 0
 
     def feed(self, data: bytes) -> None:
         if self._parts is not None:
@@ -106,24 +108,7 @@ class FrameParser:
     def missing(self) -> int:
         """How many more bytes complete the frame begun in the buffer; 0 when none is begun or
         its length is not all here yet (its size is then unknown)."""
-        if self._parts is not None:
-            return self._want - self._parts_size
-        buf, pos = self._buf, self._pos
-        available = len(buf) - pos
-        if available < 2:
-            return 0
-        length, header = buf[pos + 1] & 0x7F, 2
-        if length == 126:
-            if available < 4:
-                return 0
-            (length,), header = struct.unpack_from("!H", buf, pos + 2), 4
-        elif length == 127:
-            if available < 10:
-                return 0
-            (length,), header = struct.unpack_from("!Q", buf, pos + 2), 10
-        if self._from_client:
-            header += 4  # the masking key
-        return max(header + length - available, 0)
+        return self._want - self.buffered if self._want else 0
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None if more bytes are needed. May raise ProtocolError."""
@@ -178,9 +163,9 @@ class FrameParser:
             header += 4
         end = pos + header + length
         if len(buf) < end:
+            self._want = header + length
             if length >= _LARGE_FRAME and available >= header:
                 self._parts, self._parts_size = [bytes(buf[pos:])], len(buf) - pos
-                self._want = header + length
                 buf.clear()
                 self._pos = 0
             return None
@@ -191,7 +176,7 @@ class FrameParser:
             payload = bytes(buf[pos + header : end])
         if masked:
             payload = apply_mask(payload, bytes(buf[pos + header - 4 : pos + header]))
-        self._pos = end
+        self._pos, self._want = end, 0
         return Frame(fin, opcode, payload)
 
     def _large_frame(self) -> Frame | None:
