@@ -441,7 +441,9 @@ def test_a_frame_cut_off_by_the_end_of_the_read_is_left_for_the_parser() -> None
 
 
 def test_an_unmasked_frame_is_not_taken_by_a_server() -> None:
-    assert taken(frame_bytes(0x1, b"plain"), masked=True) == (0, [])
+    # Followed by more bytes, and binary: neither the end of the read nor UTF-8 stops it.
+    data = frame_bytes(0x2, b"plain") + frame_bytes(0x2, b"more", mask=b"abcd")
+    assert taken(data, masked=True) == (0, [])
 
 
 @pytest.mark.parametrize(
