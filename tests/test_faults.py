@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import signal
@@ -19,7 +18,7 @@ from websockets.sync.server import ServerConnection
 from ohws import BusinessError, CloseResult, State, webSocket
 from ohws._messages import MessageAssembler
 
-from .breakage import raising_on_call
+from .breakage import next_crash, ohws_log_records, raising_on_call
 from .recorder import Recorder
 from .servers import TIMEOUT, RawPeer, RawServer, echo, frame_bytes, read_line, websockets_server
 from .timing import takes
@@ -308,11 +307,7 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
         reported.append(event)
         emit(sink, event, *args)
 
-    crashes: queue.Queue[logging.LogRecord] = queue.Queue()
-    handler = logging.Handler()
-    handler.emit = crashes.put  # type: ignore[method-assign]
-    logging.getLogger("ohws").addHandler(handler)
-    try:
+    with ohws_log_records() as crashes:
         with RawServer(lambda peer: (peer.handshake(), peer.answer_close())[1]) as server:
             ws = webSocket.createWebSocket()
             rec = Recorder(ws)
@@ -324,14 +319,11 @@ def test_a_crash_while_ending_still_settles_close(monkeypatch: pytest.MonkeyPatc
             monkeypatch.setattr(_Sink, "emit", recorded)
             assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
             assert server.result() is True, "the client must close its socket"
-        crash = crashes.get(timeout=TIMEOUT)
-        assert crash.exc_info is not None and "bug in the teardown" in str(crash.exc_info[1])
+        assert "bug in the teardown" in str(next_crash(crashes, TIMEOUT))
         deadline = time.monotonic() + TIMEOUT  # the reader's thread is renamed once it is done
         while any(thread.name == reader for thread in threading.enumerate()):
             assert time.monotonic() < deadline, "the crashed reader never finished"
             time.sleep(0.01)
-    finally:
-        logging.getLogger("ohws").removeHandler(handler)
     assert ws.state is State.CLOSED
     assert sock.fileno() == -1, "the socket was left open"
     assert reported == ["close"], reported

@@ -18,7 +18,7 @@ from ohws import BusinessError, ReconnectInfo, State, WebSocket, WebSocketServer
 from ohws._options import ReconnectSpec, parse_options
 from ohws._reconnect import backoff_delay, parse_retry_after
 
-from .breakage import raising_on_call
+from .breakage import next_crash, ohws_log_records, raising_on_call
 from .certs import Certs
 from .proxies import PROXY_PASSWORD, PROXY_USER, Pproxy
 from .server_support import ServerEvents, code_of, server, start
@@ -589,22 +589,26 @@ def test_wss_through_an_http_proxy_reconnects(
 
 
 def test_a_crash_while_an_end_is_torn_down_still_reconnects(
-    ws: WebSocket, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ws: WebSocket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug that raises while the connection that was open is torn down (forced once, in
     stopping its writer): the close event still comes, and the server's 1012 still brings the
-    reconnect (the end is reported to the reconnecting WebSocket, not lost with the crash)."""
+    reconnect (the end is reported to the reconnecting WebSocket, not lost with the crash).
+    The writer is broken before the connect: the server closes at once, and only a teardown
+    stops a writer, so the first stop is that connection's."""
     from ohws._writer import FrameWriter
 
     broken_once, _ = raising_on_call(FrameWriter.stop, 1, "bug in the teardown")
+    monkeypatch.setattr(FrameWriter, "stop", broken_once)
 
-    with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
+    with (
+        ohws_log_records() as records,
+        RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw,
+    ):
         timeline = Timeline(ws)
         ws.connect(raw.url, {"reconnect": FAST})
-        timeline.expect("open")
-        monkeypatch.setattr(FrameWriter, "stop", broken_once)
-        got = timeline.expect("close", "reconnect", "open")
-        assert got[0][1].code == 1012
+        got = timeline.expect("open", "close", "reconnect", "open")
+        assert got[1][1].code == 1012
         assert ws.state is State.OPEN
+        assert "bug in the teardown" in str(next_crash(records, TIMEOUT))
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]
-    assert "bug in the teardown" in caplog.text
