@@ -174,6 +174,15 @@ def ohws_scale(url: str, n: int) -> dict[str, float]:
     return metrics
 
 
+def ohws_receive_scale(url: str, n: int) -> dict[str, float]:
+    """The script style, written as websocket-client's loop is: ``ohws.connect`` one by one,
+    then send on each and ``receive()`` on each (the message comes from the reader thread's
+    queue, without the dispatch hop that callbacks take)."""
+    import ohws
+
+    return blocking_scale(lambda: ohws.connect(url, {"proxy": "no-proxy"}, timeout=TIMEOUT), n, "receive")
+
+
 # ---------------------------------------------------------------- websocket-client (blocking)
 
 
@@ -216,8 +225,9 @@ def wsc_churn(url: str, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def blocking_scale(connect: Callable[[], Any], n: int) -> dict[str, float]:
-    """Open ``n`` blocking connections one by one, then one echo on each."""
+def blocking_scale(connect: Callable[[], Any], n: int, receive: str = "recv") -> dict[str, float]:
+    """Open ``n`` blocking connections one by one, then one echo on each (sent on every
+    connection first, then received on each with its method ``receive``)."""
     connect().close()
     rss_before = current_rss_kb()
     started = time.perf_counter()
@@ -227,7 +237,7 @@ def blocking_scale(connect: Callable[[], Any], n: int) -> dict[str, float]:
     for ws in sockets:
         ws.send("x")
     for ws in sockets:
-        ws.recv()
+        getattr(ws, receive)()
     echoed = time.perf_counter() - started
     metrics = scale_metrics(n, rss_before, opened, echoed)
     for ws in sockets:
@@ -454,6 +464,8 @@ def measure(client: str, scenario: str, ws_port: int, tcp_port: int, count: int)
     if scenario.startswith("scale"):
         if client == "bare-thread":
             return bare_thread_scale(tcp_port, count)
+        if client == "ohws-receive":
+            return ohws_receive_scale(echo, count)
         scales = {"ohws": ohws_scale, "websocket-client": wsc_scale, "WebSocketApp": app_scale, "websockets": wsk_scale}
         return scales[client](echo, count)
     raise SystemExit(f"unknown scenario {scenario}")
