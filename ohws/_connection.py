@@ -314,16 +314,19 @@ class Connection:
             waiting, self._claimed = not self._claimed, True
         if waiting:
             self._give_up_waiting()
+        elif sock is None:
+            # connectTimeout bounds the whole opening (SPEC 7), also a step nothing of ours can
+            # interrupt; the thread ends by that step's own timeout. A reconnecting WebSocket's
+            # next attempt waits for it (ReconnectSession.terminated).
+            self._settle_open_now()
         else:
-            # A step no socket of ours can interrupt yet (a name lookup, a TCP connect, a
-            # proxy's CONNECT) ends by its own timeout; an attempt settled at once here would
-            # let a reconnecting WebSocket start the next one beside it, threads piling up.
             _abort(sock)
 
     def _settle_open_now(self) -> None:
-        """close() came while the opening thread is in a step that no socket of ours can
-        interrupt yet (a name lookup, a TCP connect, a proxy's CONNECT): the attempt ends here
-        and now; the thread, when that step returns, closes its socket."""
+        """close() or connectTimeout came while the opening thread is in a step that no socket
+        of ours can interrupt yet (a name lookup, websocket-client's TCP connect or an HTTP
+        proxy's CONNECT, a SOCKS negotiation): the attempt ends here and now; the thread, when
+        that step returns, closes its socket."""
         self._fail_open(_connect_failed("aborted during the opening"), on_opening_thread=False)
 
     def _give_up_waiting(self) -> None:
@@ -677,6 +680,10 @@ class ConnectionObserver:
 
     def ended(self, connection: ClientConnection) -> None: ...
 
+    def terminated(self, connection: ClientConnection) -> None:
+        """The connection's last thread is done with it (``connection.done`` is set): also
+        after an attempt that ``connectTimeout`` settled while a step of it still waited."""
+
 
 class ClientConnection(Connection):
     """One connect() call's connection: the client side of the opening handshake."""
@@ -688,6 +695,7 @@ class ClientConnection(Connection):
         "_response",
         "_ssl_context",
         "_target",
+        "done",
         "retryable",
     )
 
@@ -705,6 +713,7 @@ class ClientConnection(Connection):
         self._ssl_context = ssl_context
         self._connect_promise = connect_promise
         self._observer = observer
+        self.done = False  # its last thread is done with it
         self._response: Response | None = None  # also kept when it refused the upgrade
         self._protocol: str | None = None
         #: whether another attempt could succeed after this one failed (SPEC 14)
@@ -773,6 +782,11 @@ class ClientConnection(Connection):
     def _ended(self) -> None:
         if self._observer is not None:
             self._observer.ended(self)
+
+    def _terminated(self) -> None:
+        self.done = True
+        if self._observer is not None:
+            self._observer.terminated(self)
 
     def _crash_is_final(self) -> None:
         self.retryable = False

@@ -92,6 +92,11 @@ class ReconnectSession(ConnectionObserver):
         self._timer: TimerHandle | None = None
         self._pending: list[_Pending] = []
         self._stopped: list[_Pending] | None = None  # a final failed attempt's, until it is reported
+        # The connection the next attempt follows, and whether that attempt waits for its
+        # thread: connectTimeout settles an attempt whose step nothing can interrupt (a name
+        # lookup) before that step returns, and one WebSocket holds one such thread at most.
+        self._previous: ClientConnection | None = None
+        self._deferred = False
         self._draw = random.uniform
 
     # ------------------------------------------------------------------ facade side
@@ -164,7 +169,7 @@ class ReconnectSession(ConnectionObserver):
         if stopped is not None:
             self._end(stopped, None)
         else:
-            self._plan(parse_retry_after(connection.retry_after, time.time()), error)
+            self._plan(parse_retry_after(connection.retry_after, time.time()), error, connection)
 
     def ended(self, connection: ClientConnection) -> None:
         """A connection that was open has ended (its ``close`` is out): reconnect if asked."""
@@ -173,14 +178,26 @@ class ReconnectSession(ConnectionObserver):
                 if self._over:
                     return
                 self._gap = True
-            self._plan(None, None)
+            self._plan(None, None, connection)
+
+    def terminated(self, connection: ClientConnection) -> None:
+        """The thread of the connection the next attempt follows is done: a deferred attempt
+        starts now."""
+        with self._lock:
+            if not self._deferred or connection is not self._previous or self._over:
+                return
+            self._deferred = False
+            self._timer = call_later(0, self._try)
 
     # ------------------------------------------------------------------ attempts
-    def _plan(self, retry_after: float | None, last_error: BusinessError | None) -> None:
+    def _plan(
+        self, retry_after: float | None, last_error: BusinessError | None, previous: ClientConnection
+    ) -> None:
         spec = self._spec
         with self._lock:
             if self._over:
                 return
+            self._previous = previous
             self._attempt += 1
             attempt = self._attempt
             if 0 <= spec.max_retries < attempt:
@@ -205,10 +222,14 @@ class ReconnectSession(ConnectionObserver):
                 self._timer = call_later(delay, self._try)
 
     def _try(self) -> None:
-        """Timer thread: the next attempt."""
+        """Timer thread: the next attempt, once the previous connection's thread is done."""
         with self._lock:
             self._timer = None
             if self._over:
+                return
+            previous = self._previous
+            if previous is not None and not previous.done:
+                self._deferred = True  # terminated() starts it
                 return
         try:
             self._check_policy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import socket
 import threading
@@ -20,7 +21,7 @@ from ohws import BusinessError, CloseResult, OpenResult, State, WebSocket, WebSo
 from .breakage import raising_on_call
 from .recorder import Recorder
 from .servers import TIMEOUT, RawPeer, RawServer, read_line, websockets_server
-from .timing import SLACK
+from .timing import SLACK, takes
 
 
 def connect(ws: WebSocket, url: str, options: Any = None) -> None:
@@ -560,6 +561,57 @@ def test_close_during_a_tls_handshake_that_stalls_ends_the_attempt_at_once(
                 with contextlib.suppress(ConnectionResetError):
                     while peer.recv(65536):
                         pass  # the rest of the ClientHello, then EOF
+
+
+def test_connect_timeout_ends_an_attempt_stuck_in_a_name_lookup_on_time(
+    ws: WebSocket, recorder: Recorder, direct_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of ours can interrupt a name lookup, yet connectTimeout bounds the whole opening
+    (SPEC 7): the attempt fails on time with error 200 naming connectTimeout, and when the
+    lookup returns at last, the opening thread closes the connection it then makes and reports
+    nothing more."""
+    lookup = socket.getaddrinfo
+    release, returned = threading.Event(), threading.Event()
+
+    def resolver(host: Any, *args: Any) -> Any:
+        if host != "slow-lookup.test":
+            return lookup(host, *args)
+        release.wait(TIMEOUT)
+        try:
+            return lookup("127.0.0.1", *args)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    # A bare listener, not a server with threads of its own: the process's descriptors then
+    # change only by the late connection.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        url, options = f"ws://slow-lookup.test:{port}/", {"proxy": "no-proxy", "connectTimeout": 1}
+        descriptors = len(os.listdir("/proc/self/fd"))
+        try:
+            with takes(1.0, "connect with connectTimeout 1 during a name lookup that does not return"):
+                connecting = ws.connect(url, options)
+                assert connecting is not None
+                with pytest.raises(BusinessError) as info:
+                    connecting.result(TIMEOUT)
+            assert info.value.code == 200 and "timed out after 1s (connectTimeout)" in info.value.message
+            assert ws.state is State.CLOSED
+            assert recorder.wait_for("error").value.code == 200
+        finally:
+            release.set()
+        assert returned.wait(TIMEOUT)
+        listener.settimeout(TIMEOUT)
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(TIMEOUT)
+            assert peer.recv(1024) == b"", "the late connection is shut down before a request"
+        deadline = time.monotonic() + TIMEOUT
+        while len(os.listdir("/proc/self/fd")) > descriptors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(os.listdir("/proc/self/fd")) <= descriptors, "the late connection must be closed"
+    time.sleep(0.2)  # proves that the late step reports nothing more
+    assert recorder.events() == ["error"]
 
 
 def test_close_while_connecting_aborts(ws: WebSocket, recorder: Recorder) -> None:

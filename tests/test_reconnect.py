@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import email.utils
+import itertools
 import queue
 import socket
 import struct
@@ -407,6 +408,50 @@ def test_close_during_the_wait_cancels_it(ws: WebSocket, monkeypatch: pytest.Mon
         assert len(handles) == 1 and handles[0].cancelled
         assert timeline.quiet_for(2.0)  # twice the delay the attempt would have waited
         assert connections == [1]
+
+
+def test_an_attempt_stuck_in_a_name_lookup_fails_on_time_and_holds_back_the_next(
+    ws: WebSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connectTimeout ends a reconnect attempt whose name lookup does not return, on time; the
+    next attempt then waits for that lookup's thread (one WebSocket holds one such thread at
+    most, not one per attempt), and starts once the lookup returns and its thread has shut
+    down the connection it made late."""
+    lookup = socket.getaddrinfo
+    lookups: queue.Queue[float] = queue.Queue()
+    calls = itertools.count(1)
+    release = threading.Event()
+
+    def resolver(host: Any, *args: Any) -> Any:
+        if host != "slow-lookup.test":
+            return lookup(host, *args)
+        lookups.put(time.monotonic())
+        if next(calls) == 2:  # the first reconnect attempt's
+            release.wait(TIMEOUT)
+        return lookup("127.0.0.1", *args)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    late = _scripts(_open_then_close(1012), lambda peer: peer.expect_eof(), _stay_open)
+    with RawServer(late, connections=3) as raw:
+        timeline = Timeline(ws)
+        options = {"proxy": "no-proxy", "connectTimeout": 1, "reconnect": {"initialDelay": 0.1, "jitter": 0}}
+        ws.connect(f"ws://slow-lookup.test:{raw.port}/", options)
+        timeline.expect("open", "close", "reconnect")
+        lookups.get(timeout=TIMEOUT)  # the first connect's
+        try:
+            stuck = lookups.get(timeout=TIMEOUT)
+            (_, error, failed), (_, info, _) = timeline.expect("error", "reconnect")
+            assert error.code == 200 and "connectTimeout" in error.message
+            assert_took(failed - stuck, 1.0, "the attempt stuck in a name lookup")
+            assert info.attempt == 2 and info.delay == pytest.approx(0.2)
+            with pytest.raises(queue.Empty):
+                lookups.get(timeout=1.0)  # five times the delay: attempt 2 waits for attempt 1's thread
+        finally:
+            release.set()
+        lookups.get(timeout=TIMEOUT)  # attempt 2's, after the late connection was shut down
+        timeline.expect("open")
+        assert raw.accepted == 3
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]  # lets the last script end
 
 
 def _hold_then_close(code: int) -> Any:
