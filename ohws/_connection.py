@@ -783,6 +783,15 @@ class ClientConnection(Connection):
         if self._observer is not None:
             self._observer.ended(self)
 
+    def _on_open_timeout(self) -> None:
+        # An opening that outlasts connectTimeout waited on the network, or for a thread behind
+        # openings that do: the pace hears of it now, not only once a step nothing can
+        # interrupt returns (a name lookup: after the resolver's own timeout), so that the
+        # openings after it do not queue behind stuck ones for that long.
+        if self.state is State.CONNECTING:
+            opening_pace.record(self._options.connect_timeout)
+        super()._on_open_timeout()
+
     def _terminated(self) -> None:
         self.done = True
         if self._observer is not None:

@@ -108,7 +108,9 @@ class OpeningPace:
     CPU work, and more threads only contend for the GIL), more while they wait on the network
     (a distant server: more at once overlap those waits). The measure is a moving average of
     the time openings spend waiting on the network: connecting (TCP, proxy, TLS) and waiting
-    for the server's answer, not their CPU work (issue 14).
+    for the server's answer, not their CPU work (issue 14); an opening that outlasts its
+    connectTimeout counts that much when it runs out, also while its thread is still stuck in
+    a step nothing can interrupt (a name lookup).
 
     Measured on loopback (2 cores, 10,000 connects, 3 interleaved rounds): 4 at once took
     7.1-7.7 s, 8 took 7.7-8.2 s, 16 took 8.5-9.8 s (4 lost one pair of three in a later

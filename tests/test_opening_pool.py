@@ -6,6 +6,7 @@ its place to see the behaviour with a few connections."""
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -185,3 +186,47 @@ def test_slow_openings_raise_the_number_that_run_at_once(monkeypatch: pytest.Mon
             release.set()
             for ws in first + later:
                 ws.close().result(TIMEOUT)
+
+
+def test_openings_stuck_past_their_connect_timeout_do_not_hold_up_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four openings stuck in name lookups fill a cap of 4; their connectTimeout (0.5 s) runs
+    out while the lookups still wait, and the pace hears of it then: a fifth connection opens at
+    once instead of waiting for a stuck thread until its own connectTimeout."""
+    pool = Pool("test-open-", max_idle=2)
+    monkeypatch.setattr(ClientConnection, "_openers", pool)
+    monkeypatch.setattr(ohws._connection, "opening_pace", OpeningPace(pool))
+    lookup = socket.getaddrinfo
+    release = threading.Event()
+    stuck_lookups: queue.Queue[None] = queue.Queue()
+
+    def resolver(host: Any, *args: Any) -> Any:
+        if host == "slow-lookup.test":
+            stuck_lookups.put(None)
+            release.wait(TIMEOUT)
+            host = "127.0.0.1"
+        return lookup(host, *args)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    stuck = [webSocket.createWebSocket() for _ in range(4)]
+    other = webSocket.createWebSocket()
+    # The stuck openings' late connections go to a bare listener, never to the server.
+    with (
+        socket.create_server(("127.0.0.1", 0)) as listener,
+        RawServer(lambda peer: answer_and_close(peer, peer.read_request())) as server,
+    ):
+        url = f"ws://slow-lookup.test:{listener.getsockname()[1]}/"
+        try:
+            promises = [ws.connect(url, {"proxy": "no-proxy", "connectTimeout": 0.5}) for ws in stuck]
+            for _ in stuck:
+                stuck_lookups.get(timeout=TIMEOUT)
+            for promise in promises:
+                with pytest.raises(BusinessError) as info:
+                    promise.result(TIMEOUT)
+                assert "timed out after 0.5s (connectTimeout)" in info.value.message
+            assert pool.max_workers == 64
+            assert other.connect(server.url, {"connectTimeout": 1}).result(TIMEOUT) is True
+        finally:
+            release.set()
+            other.close().result(TIMEOUT)
