@@ -92,10 +92,11 @@ class ReconnectSession(ConnectionObserver):
         self._timer: TimerHandle | None = None
         self._pending: list[_Pending] = []
         self._stopped: list[_Pending] | None = None  # a final failed attempt's, until it is reported
-        # The connection the next attempt follows, and whether that attempt waits for its
-        # thread: connectTimeout settles an attempt whose step nothing can interrupt (a name
-        # lookup) before that step returns, and one WebSocket holds one such thread at most.
-        self._previous: ClientConnection | None = None
+        # The session's latest connection (None: the facade's first one), which close() acts
+        # on and the next attempt follows; and whether that attempt waits for its thread:
+        # connectTimeout settles an attempt whose step nothing can interrupt (a name lookup)
+        # before that step returns, and one WebSocket holds one such thread at most.
+        self._current: ClientConnection | None = None
         self._deferred = False
         self._draw = random.uniform
 
@@ -128,20 +129,24 @@ class ReconnectSession(ConnectionObserver):
             return promise
 
     def close(self, connection: ClientConnection, spec: CloseSpec, promise: Promise[bool]) -> None:
-        """The application's close(): no more attempts; a wait is cancelled at once."""
-        reconnecting = self.reconnecting(connection)
+        """The application's close(): no more attempts; a wait is cancelled at once. It acts on
+        the session's latest connection: an attempt started since the caller looked is closed."""
+        with self._lock:
+            seen = self._current or connection
+        reconnecting = self.reconnecting(seen)
         with self._lock:
             self._over = True
             self._gap = False
+            current = self._current or connection
             timer, self._timer = self._timer, None
             pending, self._pending = self._pending, []
         if timer is not None:
             timer.cancel()
         _reject(pending, "close() was called before the connection reopened")
-        if reconnecting and connection.state is State.CLOSED:
+        if reconnecting and current is seen and current.state is State.CLOSED:
             promise._resolve(True)  # between attempts: nothing is left to close
         else:
-            connection.close(spec, promise)
+            current.close(spec, promise)
 
     # ------------------------------------------------------------------ ConnectionObserver
     def opened(self, connection: ClientConnection) -> None:
@@ -184,7 +189,7 @@ class ReconnectSession(ConnectionObserver):
         """The thread of the connection the next attempt follows is done: a deferred attempt
         starts now."""
         with self._lock:
-            if not self._deferred or connection is not self._previous or self._over:
+            if not self._deferred or connection is not self._current or self._over:
                 return
             self._deferred = False
             self._timer = call_later(0, self._try)
@@ -197,7 +202,7 @@ class ReconnectSession(ConnectionObserver):
         with self._lock:
             if self._over:
                 return
-            self._previous = previous
+            self._current = previous
             self._attempt += 1
             attempt = self._attempt
             if 0 <= spec.max_retries < attempt:
@@ -227,7 +232,7 @@ class ReconnectSession(ConnectionObserver):
             self._timer = None
             if self._over:
                 return
-            previous = self._previous
+            previous = self._current
             if previous is not None and not previous.done:
                 self._deferred = True  # terminated() starts it
                 return
@@ -236,7 +241,13 @@ class ReconnectSession(ConnectionObserver):
         except BusinessError as exc:
             self._give_up(exc)
             return
-        self._publish(self._connect(self))
+        with self._lock:
+            # Under the lock close() takes: a close() since the check ends it here, a later
+            # one finds the new connection. (Not the publish: the facade's lock comes first.)
+            if self._over:
+                return
+            connection = self._current = self._connect(self)
+        self._publish(connection)
 
     def _give_up(self, error: BusinessError | None) -> None:
         stopped = self._stop()

@@ -462,6 +462,55 @@ def test_an_attempt_stuck_in_a_name_lookup_fails_on_time_and_holds_back_the_next
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]  # lets the last script end
 
 
+def test_close_while_an_attempt_starts_ends_it(ws: WebSocket, monkeypatch: pytest.MonkeyPatch) -> None:
+    """close() that lands while the next attempt is being started (here: during its network
+    policy check, on the timer thread, after the wait) resolves True, and no connection is made
+    or opened after it: the attempt is not started behind the close's back."""
+    from ohws import _policy
+
+    checks = itertools.count(1)
+    closing: queue.Queue[Any] = queue.Queue()
+    real_check = _policy.check_domain
+
+    def check_domain(host: str) -> None:
+        if next(checks) == 2:  # the first reconnect attempt's (the first is connect()'s)
+            closing.put(ws.close())
+        real_check(host)
+
+    monkeypatch.setattr(_policy, "check_domain", check_domain)
+    with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
+        timeline.expect("open", "close", "reconnect")
+        assert closing.get(timeout=TIMEOUT).result(TIMEOUT) is True
+        assert timeline.quiet_for(1.0)  # the attempt's open would come within milliseconds
+        assert ws.state is State.CLOSED
+        assert raw.accepted == 1
+
+
+def test_close_just_before_an_attempt_is_published_ends_it(
+    ws: WebSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() that lands after the next attempt started but before the WebSocket made it its
+    current connection (here: just before the publish) closes that attempt, not the connection
+    that already ended: it resolves True and nothing opens after it."""
+    closing: queue.Queue[Any] = queue.Queue()
+    real_publish = WebSocket._publish
+
+    def publish(self: WebSocket, connection: Any) -> None:
+        closing.put(self.close())
+        real_publish(self, connection)
+
+    monkeypatch.setattr(WebSocket, "_publish", publish)
+    with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
+        timeline.expect("open", "close", "reconnect")
+        assert closing.get(timeout=TIMEOUT).result(TIMEOUT) is True
+        assert timeline.quiet_for(1.0)  # the attempt's open would come within milliseconds
+        assert ws.state is State.CLOSED
+
+
 def _hold_then_close(code: int) -> Any:
     """Send a message (whose callback holds the lane) and then a close with ``code``."""
 
