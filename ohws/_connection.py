@@ -721,6 +721,11 @@ class ClientConnection(Connection):
         self.start()
 
     @property
+    def observer(self) -> ConnectionObserver | None:
+        """Who is told of this connection's opening and ending (its reconnecting session)."""
+        return self._observer
+
+    @property
     def retry_after(self) -> str | None:
         """The ``Retry-After`` header of a response that refused the upgrade, if any."""
         values = self._response.values("retry-after") if self._response is not None else []

@@ -143,8 +143,8 @@ class ReconnectSession(ConnectionObserver):
         if timer is not None:
             timer.cancel()
         _reject(pending, "close() was called before the connection reopened")
-        if reconnecting and current is seen and current.state is State.CLOSED:
-            promise._resolve(True)  # between attempts: nothing is left to close
+        if current.state is State.CLOSED and (reconnecting or current is not seen):
+            promise._resolve(True)  # between attempts, or an attempt that failed meanwhile
         else:
             current.close(spec, promise)
 

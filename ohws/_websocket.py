@@ -269,9 +269,11 @@ class WebSocket:
         return self._outcome(callback, promise)
 
     def _publish(self, connection: ClientConnection) -> None:
-        """The reconnecting session's next attempt becomes the current connection."""
+        """The reconnecting session's next attempt becomes the current connection, unless a
+        connect() since (after a close()) has replaced that session."""
         with self._connection_lock:
-            self._connection = connection
+            if connection.observer is self._session:
+                self._connection = connection
 
     # ------------------------------------------------------------------ send
     @overload

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import itertools
 import queue
@@ -501,13 +502,48 @@ def test_close_just_before_an_attempt_is_published_ends_it(
         closing.put(self.close())
         real_publish(self, connection)
 
+    def open_unless_dropped(peer: RawPeer) -> None:
+        """The aborted attempt may reach the server first (then it drops): only a handshake
+        that completes makes the open this test must not see."""
+        with contextlib.suppress(OSError):
+            _stay_open(peer)
+
     monkeypatch.setattr(WebSocket, "_publish", publish)
-    with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
+    with RawServer(_scripts(_open_then_close(1012), open_unless_dropped), connections=2) as raw:
         timeline = Timeline(ws)
         ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
         timeline.expect("open", "close", "reconnect")
         assert closing.get(timeout=TIMEOUT).result(TIMEOUT) is True
         assert timeline.quiet_for(1.0)  # the attempt's open would come within milliseconds
+        assert ws.state is State.CLOSED
+
+
+def test_a_connect_after_such_a_close_is_not_replaced_by_the_late_attempt(
+    ws: WebSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() and then connect() both land after the next attempt started but before it was
+    published: the late publish leaves the new connection in place, which opens and closes as
+    the WebSocket's own."""
+    opened: queue.Queue[Any] = queue.Queue()
+    real_publish = WebSocket._publish
+
+    def publish(self: WebSocket, connection: Any) -> None:
+        if opened.empty():
+            assert self.close().result(TIMEOUT) is True
+            opened.put(self.connect(raw.url))
+        real_publish(self, connection)
+
+    def open_unless_dropped(peer: RawPeer) -> None:
+        with contextlib.suppress(OSError):
+            _stay_open(peer)
+
+    monkeypatch.setattr(WebSocket, "_publish", publish)
+    scripts = _scripts(_open_then_close(1012), open_unless_dropped, open_unless_dropped)
+    with RawServer(scripts, connections=3) as raw:
+        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
+        assert opened.get(timeout=TIMEOUT).result(TIMEOUT) is True
+        assert ws.state is State.OPEN
+        assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
         assert ws.state is State.CLOSED
 
 
