@@ -304,6 +304,13 @@ def _stay_open(peer: RawPeer) -> None:
     peer.recv_until(0x8)
 
 
+def _open_unless_dropped(peer: RawPeer) -> None:
+    """``_stay_open`` for an attempt that may be aborted: one dropped before or during the
+    handshake ends the script quietly; only a completed handshake opens."""
+    with contextlib.suppress(OSError):
+        _stay_open(peer)
+
+
 def _scripts(*scripts: Any) -> Any:
     """One RawServer script that plays ``scripts`` for its successive connections."""
     order: queue.Queue[Any] = queue.Queue()
@@ -463,6 +470,21 @@ def test_an_attempt_stuck_in_a_name_lookup_fails_on_time_and_holds_back_the_next
         ws.close().result(TIMEOUT)  # type: ignore[union-attr]  # lets the last script end
 
 
+def _close_mid_attempt(ws: WebSocket, closing: queue.Queue[Any], second: Any) -> int:
+    """Open, the server's 1012, then the close() the test makes while the next attempt starts
+    (its promise comes through ``closing``): it resolves True, nothing opens after it, the
+    WebSocket ends CLOSED. ``second`` serves a connection of the attempt; returns how many
+    connections the server accepted."""
+    with RawServer(_scripts(_open_then_close(1012), second), connections=2) as raw:
+        timeline = Timeline(ws)
+        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
+        timeline.expect("open", "close", "reconnect")
+        assert closing.get(timeout=TIMEOUT).result(TIMEOUT) is True
+        assert timeline.quiet_for(1.0)  # the attempt's open would come within milliseconds
+        assert ws.state is State.CLOSED
+        return raw.accepted
+
+
 def test_close_while_an_attempt_starts_ends_it(ws: WebSocket, monkeypatch: pytest.MonkeyPatch) -> None:
     """close() that lands while the next attempt is being started (here: during its network
     policy check, on the timer thread, after the wait) resolves True, and no connection is made
@@ -479,14 +501,7 @@ def test_close_while_an_attempt_starts_ends_it(ws: WebSocket, monkeypatch: pytes
         real_check(host)
 
     monkeypatch.setattr(_policy, "check_domain", check_domain)
-    with RawServer(_scripts(_open_then_close(1012), _stay_open), connections=2) as raw:
-        timeline = Timeline(ws)
-        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
-        timeline.expect("open", "close", "reconnect")
-        assert closing.get(timeout=TIMEOUT).result(TIMEOUT) is True
-        assert timeline.quiet_for(1.0)  # the attempt's open would come within milliseconds
-        assert ws.state is State.CLOSED
-        assert raw.accepted == 1
+    assert _close_mid_attempt(ws, closing, _stay_open) == 1
 
 
 def test_close_just_before_an_attempt_is_published_ends_it(
@@ -502,20 +517,8 @@ def test_close_just_before_an_attempt_is_published_ends_it(
         closing.put(self.close())
         real_publish(self, connection)
 
-    def open_unless_dropped(peer: RawPeer) -> None:
-        """The aborted attempt may reach the server first (then it drops): only a handshake
-        that completes makes the open this test must not see."""
-        with contextlib.suppress(OSError):
-            _stay_open(peer)
-
     monkeypatch.setattr(WebSocket, "_publish", publish)
-    with RawServer(_scripts(_open_then_close(1012), open_unless_dropped), connections=2) as raw:
-        timeline = Timeline(ws)
-        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
-        timeline.expect("open", "close", "reconnect")
-        assert closing.get(timeout=TIMEOUT).result(TIMEOUT) is True
-        assert timeline.quiet_for(1.0)  # the attempt's open would come within milliseconds
-        assert ws.state is State.CLOSED
+    _close_mid_attempt(ws, closing, _open_unless_dropped)
 
 
 def test_a_connect_after_such_a_close_is_not_replaced_by_the_late_attempt(
@@ -533,12 +536,8 @@ def test_a_connect_after_such_a_close_is_not_replaced_by_the_late_attempt(
             opened.put(self.connect(raw.url))
         real_publish(self, connection)
 
-    def open_unless_dropped(peer: RawPeer) -> None:
-        with contextlib.suppress(OSError):
-            _stay_open(peer)
-
     monkeypatch.setattr(WebSocket, "_publish", publish)
-    scripts = _scripts(_open_then_close(1012), open_unless_dropped, open_unless_dropped)
+    scripts = _scripts(_open_then_close(1012), _open_unless_dropped, _open_unless_dropped)
     with RawServer(scripts, connections=3) as raw:
         ws.connect(raw.url, {"reconnect": {"initialDelay": 0.1, "jitter": 0}})
         assert opened.get(timeout=TIMEOUT).result(TIMEOUT) is True
