@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ._errors import parameter_error
 from ._threads import dispatch_threads
 
 __all__ = ["Dispatcher", "Lane", "shared_pool"]
@@ -67,7 +68,13 @@ class Lane:
     __slots__ = ("_dispatcher", "_head", "_jobs", "_jobs_lock", "_scheduled")
 
     def __init__(self, dispatcher: Dispatcher | None = None) -> None:
-        self._dispatcher = dispatcher or _shared_pool
+        if dispatcher is None:
+            dispatcher = _shared_pool
+        elif not callable(getattr(dispatcher, "submit", None)):
+            raise parameter_error(
+                f"dispatcher must have a submit(fn, *args) method; a {type(dispatcher).__name__} has none"
+            )
+        self._dispatcher = dispatcher
         # The oldest job waits in _head, the later ones in _jobs. The deque is made by the
         # second job and freed when it runs empty: an idle lane (most of them, at scale)
         # holds none (~600 bytes even when empty), and a lane that gets one job at a time

@@ -6,6 +6,7 @@ Pure: no I/O, no threads.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 __all__ = ["BusinessError", "ErrorCode"]
 
@@ -82,6 +83,19 @@ class BusinessError(Exception):
 def parameter_error(detail: str) -> BusinessError:
     """A 401 whose message names the offending argument or option key."""
     return BusinessError.of(ErrorCode.PARAMETER_ERROR, detail)
+
+
+class _Missing:
+    """The default of a required argument: leaving it out is a 401 naming it, not a TypeError."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+#: stands for an argument the caller left out
+MISSING: Any = _Missing()
 
 
 def unknown_error(detail: str) -> BusinessError:

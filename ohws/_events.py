@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, overload
 
-from ._errors import parameter_error
+from ._errors import MISSING, parameter_error
 
 __all__ = ["ASYNC_EVENTS", "EVENT_TYPES", "Listeners", "Reshaped", "StaticOff", "StaticOn", "value_only"]
 
@@ -73,6 +73,8 @@ class Listeners:
         self._registry_lock = threading.Lock()
 
     def _check_type(self, event_type: object) -> str:
+        if event_type is MISSING:
+            raise parameter_error("the event type is missing")
         if not isinstance(event_type, str):
             raise parameter_error(f"event type must be a str, not {type(event_type).__name__}")
         if event_type not in self._event_types:
@@ -84,6 +86,8 @@ class Listeners:
         """Register ``callback`` (called through ``shape`` when given); registering the same
         callable in the same shape twice keeps one registration."""
         name = self._check_type(event_type)
+        if callback is MISSING:
+            raise parameter_error(f"the callback for {name!r} is missing")
         if not callable(callback):
             raise parameter_error(f"callback for {name!r} must be callable, not {type(callback).__name__}")
         entry = callback if shape is None else Reshaped(callback, shape)
@@ -158,7 +162,7 @@ class StaticOn(_StaticName):
     def _bind(self, listeners: Listeners) -> Callable[..., None]:
         event, shape = self.event, self.shape
 
-        def on(callback: Callable[..., Any]) -> None:
+        def on(callback: Callable[..., Any] = MISSING) -> None:
             listeners.add(event, callback, shape)
 
         return on

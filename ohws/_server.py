@@ -19,19 +19,19 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _policy
 from ._connection import Connection, EventSink, read_head
 from ._dispatch import Dispatcher, Lane, run_user_code
-from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
+from ._errors import MISSING, BusinessError, ErrorCode, parameter_error, unknown_error
 from ._events import Listeners, StaticOff, StaticOn
 from ._handshake import HandshakeError, HeadTooLarge
 from ._messages import encode_message
 from ._options import CloseSpec, ConnectOptions, parse_close_options
 from ._promise import Promise
-from ._server_config import ServerConfig, parse_server_config
+from ._server_config import ServerConfig, check_address, parse_server_config
 from ._server_handshake import (
     MAX_REQUEST_HEAD,
     Rejection,
@@ -225,7 +225,7 @@ class WebSocketServer:
         return f"<ohws.WebSocketServer {where} clients={len(self._clients)}>"
 
     # ------------------------------------------------------------------ events
-    def on(self, type: str, callback: Callable[..., Any]) -> None:
+    def on(self, type: str = MISSING, callback: Callable[..., Any] = MISSING) -> None:
         """Add ``callback`` for ``type``; raises BusinessError(401) for bad arguments."""
         self._listeners.add(type, callback)
 
@@ -239,7 +239,7 @@ class WebSocketServer:
     onWebSocketServerError = StaticOn("error")  # cb(err)
     offWebSocketServerError = StaticOff("error")
 
-    def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
+    def off(self, type: str = MISSING, callback: Callable[..., Any] | None = None) -> None:
         """Remove ``callback`` (or all) for ``type``; raises BusinessError(401)."""
         self._listeners.remove(type, callback)
 
@@ -252,12 +252,13 @@ class WebSocketServer:
             run_user_code(callback, *args)
 
     # ------------------------------------------------------------------ start / stop
-    def start(self, config: Any) -> Promise[bool]:
-        """Listen; resolves True once listening. Errors: 401, 201, 2302002, 2302004, 2302005,
+    def start(self, config: Any = MISSING) -> Promise[bool]:
+        """Listen; resolves True once listening. Errors: 401, 201, 2302004, 2302005, 2302002,
         2302007 (port in use), 2302999 (unusable certificate, already running)."""
         try:
             parsed = parse_server_config(config)
             _policy.check_permission()
+            check_address(parsed)
             context = None
             if parsed.cert_path is not None and parsed.key_path is not None:
                 context = make_server_ssl_context(parsed.cert_path, parsed.key_path)
@@ -376,7 +377,15 @@ class WebSocketServer:
             return list(self._clients)
 
     def _find(self, connection: object) -> _ClientConnection:
-        """The open client ``connection`` names; raise 401, 201 or 2302006."""
+        """The open client ``connection`` names; raise 401, 201 or 2302006.
+
+        A dict ``{"clientIP": ..., "clientPort": ...}`` names it too, as an ArkTS object
+        literal of the ``WebSocketConnection`` interface does.
+        """
+        if connection is MISSING:
+            raise parameter_error("the connection is missing")
+        if isinstance(connection, Mapping):
+            connection = _connection_of(connection)
         if not isinstance(connection, WebSocketConnection):
             raise parameter_error(
                 f"connection must be a WebSocketConnection, not {type(connection).__name__}"
@@ -398,13 +407,17 @@ class WebSocketServer:
         return Promise.resolved(True, self._lane)
 
     def send(
-        self, data: str | bytes | bytearray | memoryview, connection: WebSocketConnection
+        self,
+        data: str | bytes | bytearray | memoryview = MISSING,
+        connection: WebSocketConnection = MISSING,
     ) -> Promise[bool]:
         """Send one message to ``connection``; settles True once written.
 
         Errors: 401, 201, 2302006 (no such client), 2302999 (the connection is closing).
         """
         try:
+            if data is MISSING:
+                raise parameter_error("the data to send is missing")
             opcode, payload = encode_message(data)
             client = self._find(connection)
         except BusinessError as exc:
@@ -418,7 +431,7 @@ class WebSocketServer:
         return outcome
 
     def close(
-        self, connection: WebSocketConnection, options: WebSocketCloseOptions | None = None
+        self, connection: WebSocketConnection = MISSING, options: WebSocketCloseOptions | None = None
     ) -> Promise[bool]:
         """Close ``connection`` (code 1000 by default); settles True once it is closed.
 
@@ -432,6 +445,18 @@ class WebSocketServer:
         promise = self._new_promise()
         client.close(spec, promise)
         return promise
+
+
+def _connection_of(raw: Mapping[Any, Any]) -> WebSocketConnection:
+    """The ``WebSocketConnection`` a dict names; 401 unless it has exactly its two fields."""
+    if set(raw) != {"clientIP", "clientPort"}:
+        raise parameter_error(f"a connection dict has the keys clientIP and clientPort, not {list(raw)}")
+    ip, port = raw["clientIP"], raw["clientPort"]
+    if not isinstance(ip, str) or isinstance(port, bool) or not isinstance(port, int):
+        raise parameter_error(
+            f"a connection dict has a str clientIP and an int clientPort, not {ip!r} and {port!r}"
+        )
+    return WebSocketConnection(ip, port)
 
 
 def _listen(config: ServerConfig) -> socket.socket:

@@ -1,7 +1,7 @@
 """``WebSocketServerConfig`` parsing (SPEC section 11): raw dict in, frozen dataclass out.
 
-401 for shapes, 2302004 for an address that is not IPv4/IPv6, 2302005 for a bad port.
-Pure: no I/O.
+401 for shapes; then (``check_address``) 2302004 for an address that is not IPv4/IPv6,
+2302005 for a bad port. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import BusinessError, ErrorCode, parameter_error
+from ._errors import MISSING, BusinessError, ErrorCode, parameter_error
 from ._options import int_value, parse_protocols
 
-__all__ = ["ServerConfig", "parse_server_config"]
+__all__ = ["ServerConfig", "check_address", "parse_server_config"]
 
 DEFAULT_LIMIT = 10
 _KEYS = (
@@ -47,8 +47,24 @@ def _limit(raw: Mapping[str, Any], key: str) -> int:
     return value
 
 
+def check_address(config: ServerConfig) -> None:
+    """2302004 for a ``serverIP`` that is not IPv4/IPv6, then 2302005 for a port out of range
+    (after the permission check, as OpenHarmony orders them)."""
+    try:
+        ipaddress.ip_address(config.ip)
+    except ValueError:
+        raise BusinessError.of(
+            ErrorCode.CANNOT_LISTEN_ON_NIC, f"{config.ip!r} is not an IPv4 or IPv6 address"
+        ) from None
+    if not 0 <= config.port <= 65535:
+        raise BusinessError.of(ErrorCode.CANNOT_LISTEN_ON_PORT, f"port {config.port} is not in 0..65535")
+
+
 def parse_server_config(raw: object) -> ServerConfig:
-    """Parse ``WebSocketServerConfig``; raise BusinessError naming the key."""
+    """Parse ``WebSocketServerConfig``; raise a 401 naming the key (``check_address`` checks
+    the address's values)."""
+    if raw is MISSING:
+        raise parameter_error("the config is missing")
     if not isinstance(raw, Mapping):
         raise parameter_error(f"config must be a dict, not {type(raw).__name__}")
     for key in raw:
@@ -59,17 +75,9 @@ def parse_server_config(raw: object) -> ServerConfig:
         ip = "0.0.0.0"
     if not isinstance(ip, str):
         raise parameter_error(f"config.serverIP must be a str, not {type(ip).__name__}")
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        raise BusinessError.of(
-            ErrorCode.CANNOT_LISTEN_ON_NIC, f"{ip!r} is not an IPv4 or IPv6 address"
-        ) from None
     port = int_value(raw, "serverPort", "config")
     if port is None:
         raise parameter_error("config.serverPort is required (0 binds any free port)")
-    if not 0 <= port <= 65535:
-        raise BusinessError.of(ErrorCode.CANNOT_LISTEN_ON_PORT, f"port {port} is not in 0..65535")
     cert_path = key_path = None
     cert = raw.get("serverCert")
     if cert is not None:

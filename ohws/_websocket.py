@@ -17,7 +17,7 @@ from typing import Any, overload
 from . import _policy
 from ._connection import ClientConnection, EventSink
 from ._dispatch import Dispatcher, Lane, logger, run_user_code
-from ._errors import BusinessError, ErrorCode, parameter_error, unknown_error
+from ._errors import MISSING, BusinessError, ErrorCode, parameter_error, unknown_error
 from ._events import Listeners, StaticOff, StaticOn, value_only
 from ._messages import encode_message
 from ._options import DEFAULT_CLOSE_TIMEOUT, parse_close_options, parse_options
@@ -39,21 +39,54 @@ AsyncCallback = Callable[[BusinessError | None, Any], Any]
 
 
 def _split_overload(
-    args: tuple[Any, ...], max_positional: int
+    what: str, names: tuple[str, ...], args: tuple[Any, ...], named: dict[str, Any]
 ) -> tuple[tuple[Any, ...], AsyncCallback | None, BusinessError | None]:
     """ArkTS overload resolution: a trailing callable is the callback.
 
-    Returns the other arguments, the callback (None for promise style) and a 401 when the
-    shape matches no overload.
+    ``names`` are the parameters in order, the callback last; a Python caller may also pass
+    them by name (``connect(url, callback=cb)``). Returns the other arguments, the callback
+    (None for promise style) and a 401 when the shape matches no overload.
     """
+    error = None
+    if named:
+        args, error = _by_position(what, names, args, named)
+    max_positional = len(names) - 1
     callback: AsyncCallback | None = None
     if args and callable(args[-1]):
         callback, args = args[-1], args[:-1]
     elif args and args[-1] is None and len(args) > max_positional:
         args = args[:-1]  # an explicit None callback means promise style
-    if len(args) > max_positional:
-        return args, callback, parameter_error(f"too many arguments ({len(args)} before the callback)")
-    return args, callback, None
+    if error is None and len(args) == max_positional + 1:
+        error = parameter_error(f"the callback must be callable, not {type(args[-1]).__name__}")
+    elif error is None and len(args) > max_positional:
+        error = parameter_error(f"too many arguments: {what}() takes {', '.join(names)}")
+    return args, callback, error
+
+
+def _by_position(
+    what: str, names: tuple[str, ...], args: tuple[Any, ...], named: dict[str, Any]
+) -> tuple[tuple[Any, ...], BusinessError | None]:
+    """``args`` with the arguments passed by name put in their places (MISSING for one left
+    out before one given). On a 401, the callback is still found if named."""
+    unknown = [name for name in named if name not in names]
+    twice = [name for name in named if name in names and names.index(name) < len(args)]
+    if unknown or twice:
+        if unknown:
+            detail = f"{what}() has no parameter {unknown[0]!r} (it takes {', '.join(names)})"
+        else:
+            detail = f"{what}() got {twice[0]!r} both by position and by name"
+        callback = named.get(names[-1])
+        return (*args, callback) if callable(callback) else args, parameter_error(detail)
+    merged = [*args] + [MISSING] * (1 + max(names.index(name) for name in named) - len(args))
+    for name, value in named.items():
+        merged[names.index(name)] = value
+    return tuple(merged), None
+
+
+def _given(args: tuple[Any, ...], index: int) -> Any:
+    """The optional argument at ``index``; None when left out."""
+    value = args[index] if index < len(args) else None
+    return None if value is MISSING else value
 
 
 class _Sink(EventSink):
@@ -161,11 +194,11 @@ class WebSocket:
         return 0 if connection is None else connection.buffered_amount
 
     # ------------------------------------------------------------------ events
-    def on(self, type: str, callback: Callable[..., Any]) -> None:
+    def on(self, type: str = MISSING, callback: Callable[..., Any] = MISSING) -> None:
         """Add ``callback`` for event ``type``; raises BusinessError(401) for bad arguments."""
         self._listeners.add(type, callback)
 
-    def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
+    def off(self, type: str = MISSING, callback: Callable[..., Any] | None = None) -> None:
         """Remove ``callback`` (or every callback) for ``type``; raises BusinessError(401)."""
         self._listeners.remove(type, callback)
 
@@ -215,20 +248,23 @@ class WebSocket:
         self, url: str, options: WebSocketRequestOptions | None, callback: AsyncCallback, /
     ) -> None: ...
 
-    def connect(self, url: Any, *args: Any) -> Promise[bool] | None:
+    def connect(self, *args: Any, **named: Any) -> Promise[bool] | None:
         """Open a connection; settles once the opening handshake is done (True) or failed.
 
         Errors: 401 (arguments, options), 201 (policy), 2302001 (URL), 2302998 (domain),
         2302002 (certificate file missing), 2302003 (already connecting or connected),
         2302999 (unusable certificate or key; close() before open), 200 (the attempt failed).
         """
-        rest, callback, error = _split_overload(args, 1)
+        rest, callback, error = _split_overload("connect", ("url", "options", "callback"), args, named)
         try:
             if error is not None:
                 raise error
+            url = rest[0] if rest else MISSING
+            if url is MISSING:
+                raise parameter_error("the url is missing")
             if not isinstance(url, str):
                 raise parameter_error(f"url must be a str, not {type(url).__name__}")
-            options = parse_options(rest[0] if rest else None)
+            options = parse_options(_given(rest, 1))
             _policy.check_permission()
             target = parse_url(url)
             _policy.check_domain(target.host)
@@ -281,16 +317,22 @@ class WebSocket:
     @overload
     def send(self, data: str | bytes | bytearray | memoryview, callback: AsyncCallback, /) -> None: ...
 
-    def send(self, data: Any, *args: Any) -> Promise[bool] | None:
+    def send(self, *args: Any, **named: Any) -> Promise[bool] | None:
         """Queue one message: ``str`` as a text frame, bytes-like as a binary frame.
 
         Settles True once the whole frame is written. Errors: 401 (data type), 201,
         2302999 (not CONNECTING or OPEN, or the connection ended before it was written).
         """
-        _, callback, error = _split_overload(args, 0)
+        if len(args) == 1 and not named and not callable(args[0]):
+            data, callback, error = args[0], None, None  # send(data): the common call
+        else:
+            rest, callback, error = _split_overload("send", ("data", "callback"), args, named)
+            data = rest[0] if rest else MISSING
         try:
             if error is not None:
                 raise error
+            if data is MISSING:
+                raise parameter_error("the data to send is missing")
             opcode, payload = encode_message(data)
             _policy.check_permission()
         except BusinessError as exc:
@@ -320,18 +362,18 @@ class WebSocket:
     @overload
     def close(self, options: WebSocketCloseOptions | None, callback: AsyncCallback, /) -> None: ...
 
-    def close(self, *args: Any) -> Promise[bool] | None:
+    def close(self, *args: Any, **named: Any) -> Promise[bool] | None:
         """Close the connection; settles True once it is CLOSED.
 
         OPEN: close handshake (``closeTimeout``, then abort). CONNECTING: the attempt is
         aborted and connect rejects with 2302999. Errors: 401 (options), 201, 2302999
         (never connected or already closed).
         """
-        rest, callback, error = _split_overload(args, 1)
+        rest, callback, error = _split_overload("close", ("options", "callback"), args, named)
         try:
             if error is not None:
                 raise error
-            spec = parse_close_options(rest[0] if rest else None)
+            spec = parse_close_options(_given(rest, 0))
             _policy.check_permission()
         except BusinessError as exc:
             return self._failed(callback, exc)

@@ -103,6 +103,10 @@ def test_results_are_frozen_dataclasses() -> None:
         lambda ws: ws.send("a", "b"),
         lambda ws: ws.close(1000),
         lambda ws: ws.close({}, {}),
+        lambda ws: ws.connect(),
+        lambda ws: ws.send(),
+        lambda ws: ws.connect("ws://h", bogus=1),
+        lambda ws: ws.close(options={}, nope=None),
     ],
 )
 def test_wrong_shapes_are_401_never_raised(call: Any) -> None:
@@ -110,10 +114,41 @@ def test_wrong_shapes_are_401_never_raised(call: Any) -> None:
     assert code_of(call(webSocket.createWebSocket())) == 401
 
 
-def test_missing_data_argument_is_a_type_error() -> None:
-    """Calling send() with no data at all is a Python TypeError (no overload has zero args)."""
-    with pytest.raises(TypeError):
-        webSocket.createWebSocket().send()  # type: ignore[call-overload]
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda ws: ws.connect(), "the url is missing"),
+        (lambda ws: ws.send(), "the data to send is missing"),
+        (lambda ws: ws.connect("ws://h", {}, "cb"), "the callback must be callable, not str"),
+        (lambda ws: ws.send("x", 5), "the callback must be callable, not int"),
+        (lambda ws: ws.send("x", "y", "z"), "too many arguments: send() takes data, callback"),
+        (lambda ws: ws.connect("ws://h", bogus=1), "connect() has no parameter 'bogus'"),
+        (lambda ws: ws.close(None, options={}), "close() got 'options' both by position and by name"),
+    ],
+)
+def test_a_401_for_the_arguments_says_what_is_wrong(call: Any, words: str) -> None:
+    """A missing argument, an extra one, a callback that is not callable and a keyword that is
+    not a parameter are each named in the rejection."""
+    with pytest.raises(BusinessError) as info:
+        call(webSocket.createWebSocket()).result(TIMEOUT)
+    assert info.value.code == 401
+    assert words in info.value.message
+
+
+def test_arguments_may_also_be_passed_by_name(echo_url: str) -> None:
+    """Python callers may name the parameters (url, options, callback; data; options): the
+    same overloads, resolved the same way, with a 401 for a missing one delivered to the named
+    callback."""
+    ws = webSocket.createWebSocket()
+    got: queue.Queue[Any] = queue.Queue()
+    on_open = lambda e, v: got.put((e, v))  # noqa: E731
+    assert ws.connect(url=echo_url, options={"closeTimeout": 2}, callback=on_open) is None
+    assert got.get(timeout=TIMEOUT) == (None, True)
+    assert ws.send(data="named").result(TIMEOUT) is True  # type: ignore[union-attr]
+    assert ws.send(callback=lambda e, v: got.put((e, v))) is None
+    error, _ = got.get(timeout=TIMEOUT)
+    assert (error.code, error.message) == (401, "Parameter error: the data to send is missing")
+    assert ws.close(options={"code": 4001, "reason": "named"}).result(TIMEOUT) is True  # type: ignore[union-attr]
 
 
 def test_overload_resolution_by_shape() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+import ohws
+from ohws import BusinessError, webSocket
 from ohws._dispatch import Lane
 from ohws._threads import Pool, run_named
 from ohws._timer import call_later
@@ -92,6 +94,25 @@ def test_custom_dispatcher_receives_the_lane() -> None:
     while dispatcher.run_pending():
         pass
     assert seen == list(range(600))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: webSocket.createWebSocket(d),
+        lambda d: webSocket.createWebSocket(dispatcher=d),
+        lambda d: webSocket.createWebSocketServer(d),
+        lambda d: ohws.connect("ws://127.0.0.1:1", dispatcher=d),
+    ],
+)
+@pytest.mark.parametrize("dispatcher", [5, object(), "main", False])
+def test_a_dispatcher_without_submit_is_401(make: Callable[[Any], Any], dispatcher: Any) -> None:
+    """Something that cannot run callbacks is refused where it is given, instead of every
+    callback of that connection being dropped later without a word."""
+    with pytest.raises(BusinessError) as info:
+        make(dispatcher)
+    assert info.value.code == 401
+    assert f"a {type(dispatcher).__name__} has none" in info.value.message
 
 
 def test_refusing_dispatcher_drops_jobs_quietly(caplog: pytest.LogCaptureFixture) -> None:

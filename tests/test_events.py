@@ -63,6 +63,8 @@ def test_off_one_or_all() -> None:
         (("open", "not callable"), "must be callable"),
         (("open", None), "must be callable"),
         (("headersReceive", print), "unknown event type"),
+        (("open",), "the callback for 'open' is missing"),
+        ((), "the event type is missing"),
     ],
 )
 def test_on_raises_401_synchronously(args: tuple[Any, ...], word: str) -> None:
@@ -75,7 +77,8 @@ def test_on_raises_401_synchronously(args: tuple[Any, ...], word: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "word"), [(("nope",), "unknown event type"), (("open", 3), "must be callable")]
+    ("args", "word"),
+    [(("nope",), "unknown event type"), (("open", 3), "must be callable"), ((), "the event type is missing")],
 )
 def test_off_raises_401_synchronously(args: tuple[Any, ...], word: str) -> None:
     """off() raises BusinessError(401) at once for a bad type or callback."""

@@ -104,6 +104,22 @@ def test_server_close_and_send_to_a_connection(server: WebSocketServer) -> None:
     assert events.wait_for("close") == (client, CloseResult(4100, "kicked"))
 
 
+def test_a_connection_may_be_named_by_a_dict_of_its_address(server: WebSocketServer) -> None:
+    """send and close take {"clientIP", "clientPort"} for a client, as ArkTS code that builds
+    the WebSocketConnection as an object literal passes it."""
+    events = ServerEvents(server)
+    url = start(server)
+    ws = webSocket.createWebSocket()
+    rec = Recorder(ws)
+    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
+    (client,) = events.wait_for("connect")
+    literal = {"clientIP": client.clientIP, "clientPort": client.clientPort}
+    assert server.send("by address", literal).result(TIMEOUT) is True
+    assert rec.wait_for("message").value == "by address"
+    assert server.close(literal, {"code": 4101, "reason": "by address"}).result(TIMEOUT) is True
+    assert events.wait_for("close") == (client, CloseResult(4101, "by address"))
+
+
 def test_unknown_connection_is_2302006(server: WebSocketServer) -> None:
     """send/close to a connection that is not (or no longer) there: 2302006."""
     events = ServerEvents(server)
@@ -126,6 +142,14 @@ def test_unknown_connection_is_2302006(server: WebSocketServer) -> None:
         (lambda s: s.send(5, WebSocketConnection("127.0.0.1", 1)), 401),
         (lambda s: s.send("x", ("127.0.0.1", 1)), 401),
         (lambda s: s.close(WebSocketConnection("127.0.0.1", 1), {"code": 1005}), 401),
+        (lambda s: s.start(), 401),
+        (lambda s: s.send("x"), 401),
+        (lambda s: s.send(), 401),
+        (lambda s: s.close(), 401),
+        (lambda s: s.send("x", {"clientIP": "127.0.0.1"}), 401),
+        (lambda s: s.send("x", {"clientIP": "127.0.0.1", "clientPort": "1"}), 401),
+        (lambda s: s.close({"clientIP": "127.0.0.1", "clientPort": 1, "extra": 0}), 401),
+        (lambda s: s.send("x", {"clientIP": "127.0.0.1", "clientPort": 1}), 2302006),
     ],
 )
 def test_bad_send_and_close_arguments_are_401(server: WebSocketServer, call: Any, code: int) -> None:
@@ -231,6 +255,7 @@ def test_port_occupied_is_2302007(server: WebSocketServer) -> None:
         ({"serverPort": 0, "protocol": 5}, 401),
         ({"serverPort": 0, "port": 1}, 401),
         ("config", 401),
+        (None, 401),
     ],
 )
 def test_start_errors(server: WebSocketServer, config: Any, code: int) -> None:
@@ -261,6 +286,15 @@ def test_permission_denied_is_201(server: WebSocketServer) -> None:
     """With the network disabled start() is 201."""
     setNetworkPolicy(allowInternet=False)
     assert code_of(server.start({"serverPort": 0})) == 201
+
+
+def test_start_checks_shapes_then_permission_then_the_address(server: WebSocketServer) -> None:
+    """401 for a config's shape comes first, then 201, then 2302004 / 2302005 (OpenHarmony's
+    order), so a script without permission learns that before a typo in the address."""
+    setNetworkPolicy(allowInternet=False)
+    assert code_of(server.start({"serverIP": "not-an-ip", "serverPort": 0})) == 201
+    assert code_of(server.start({"serverIP": "127.0.0.1", "serverPort": 70000})) == 201
+    assert code_of(server.start({"serverIP": "not-an-ip", "serverPort": "0"})) == 401
 
 
 def test_wss_server(server: WebSocketServer, certs: Certs, tmp_path: Path) -> None:

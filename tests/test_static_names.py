@@ -68,6 +68,15 @@ def test_static_on_rejects_a_non_callable(pair: str) -> None:
     assert info.value.code == 401 and "callable" in info.value.message
 
 
+@pytest.mark.parametrize("pair", CLIENT_PAIRS)
+def test_static_on_without_a_callback_is_401(pair: str) -> None:
+    """onX() with no callback is 401 naming it, not a TypeError."""
+    ws = webSocket.createWebSocket()
+    with pytest.raises(BusinessError) as info:
+        getattr(ws, f"on{pair}")()
+    assert info.value.code == 401 and "is missing" in info.value.message
+
+
 def test_a_registration_is_callable_and_shape() -> None:
     """on('open', cb) and onOpen(cb) are two registrations; off in either dialect removes both."""
     calls: list[tuple[Any, ...]] = []
