@@ -359,12 +359,21 @@ class WebSocketServer:
 
     def _closed(self, client: WebSocketConnection, result: CloseResult) -> None:
         with self._lock:
-            connection = self._clients.pop(client, None)
+            connection = self._clients.get(client)
             if connection is not None:
                 # Its place under the client limits is free before anyone hears of the close:
                 # a client that reconnects on the event is admitted (its thread ends later).
                 self._admitted.pop(connection, None)
+        # The client stays known until the callbacks queued before its close have run: an echo
+        # among them is refused as sent to a closed connection (2302999, no news: the close
+        # event tells), not as to an unknown one (2302006, which a promise nobody looks at
+        # would log for every message still queued).
+        self._lane.submit_barrier(functools.partial(self._gone, client))
         self._emit("close", client, result)
+
+    def _gone(self, client: WebSocketConnection) -> None:
+        with self._lock:
+            self._clients.pop(client, None)
 
     def _forget(self, connection: _ClientConnection) -> None:
         with self._lock:
@@ -444,6 +453,10 @@ class WebSocketServer:
             return Promise.rejected(exc, self._lane)
         promise = self._new_promise()
         client.close(spec, promise)
+        if promise.done():
+            # Refused because that client has closed meanwhile (its close event is on the
+            # way): no news, as for send.
+            promise._mark_observed()
         return promise
 
 

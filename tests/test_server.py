@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+import queue
 import socket
 import threading
 import time
@@ -118,6 +121,41 @@ def test_a_connection_may_be_named_by_a_dict_of_its_address(server: WebSocketSer
     assert rec.wait_for("message").value == "by address"
     assert server.close(literal, {"code": 4101, "reason": "by address"}).result(TIMEOUT) is True
     assert events.wait_for("close") == (client, CloseResult(4101, "by address"))
+
+
+def test_echoes_queued_for_a_client_that_ended_meanwhile_log_nothing(
+    server: WebSocketServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Callbacks queued before a client's abrupt end still run, and their echoes and closes,
+    whose promises nobody looks at, are refused without a log record (SPEC 11: no client behaviour
+    makes one above INFO). The client stays known until they have run, so the refusal is the
+    closed connection's 2302999, not an unknown connection's 2302006."""
+    engines: dict[WebSocketConnection, _ClientConnection] = {}
+    answered: queue.Queue[str] = queue.Queue()
+    closed = threading.Event()
+
+    def on_message(message: Any) -> None:
+        if message.data == "first":  # hold the lane until the client's thread is done with it
+            assert engines[message.clientConnection].done.wait(TIMEOUT)
+        server.send(message.data, message.clientConnection)  # the promise dropped, as an echo does
+        if message.data == "third":
+            server.close(message.clientConnection)  # the same for a close nobody waits for
+        answered.put(message.data)
+
+    server.on("connect", lambda client: engines.update({client: server._clients[client]}))
+    server.on("messageReceive", on_message)
+    server.on("close", lambda client, result: closed.set())
+    url = start(server)
+    with caplog.at_level(logging.INFO, logger="ohws"):
+        peer = websocket.create_connection(url, timeout=TIMEOUT)
+        for text in ("first", "second", "third"):
+            peer.send(text)
+        peer.sock.close()  # no close frame: the connection just ends
+        assert closed.wait(TIMEOUT)
+        assert [answered.get(timeout=TIMEOUT) for _ in range(3)] == ["first", "second", "third"]
+        gc.collect()
+    assert [record for record in caplog.records if record.levelno > logging.INFO] == []
+    assert server.listAllConnections() == []
 
 
 def test_unknown_connection_is_2302006(server: WebSocketServer) -> None:
