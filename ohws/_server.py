@@ -368,12 +368,14 @@ class WebSocketServer:
         # among them is refused as sent to a closed connection (2302999, no news: the close
         # event tells), not as to an unknown one (2302006, which a promise nobody looks at
         # would log for every message still queued).
-        self._lane.submit_barrier(functools.partial(self._gone, client))
+        if connection is not None:
+            self._lane.submit_barrier(functools.partial(self._gone, client, connection))
         self._emit("close", client, result)
 
-    def _gone(self, client: WebSocketConnection) -> None:
+    def _gone(self, client: WebSocketConnection, connection: _ClientConnection) -> None:
         with self._lock:
-            self._clients.pop(client, None)
+            if self._clients.get(client) is connection:  # not a new client from the same port
+                del self._clients[client]
 
     def _forget(self, connection: _ClientConnection) -> None:
         with self._lock:
