@@ -36,8 +36,11 @@ RECONNECTING_CODES = frozenset({1006, 1001, 1011, 1012, 1013, 1014})
 
 def backoff_delay(spec: ReconnectSpec, attempt: int, draw: Callable[[float, float], float]) -> float:
     """The wait before attempt ``attempt`` (from 1): exponential, capped, then jittered."""
-    base = min(spec.max_delay, spec.initial_delay * spec.factor ** (attempt - 1))
-    return base * draw(1 - spec.jitter, 1 + spec.jitter)
+    try:
+        grown = spec.initial_delay * spec.factor ** (attempt - 1)
+    except OverflowError:  # past a float's range (attempt ~1,025 at factor 2): maxDelay long since
+        grown = spec.max_delay if spec.initial_delay else 0.0
+    return min(spec.max_delay, grown) * draw(1 - spec.jitter, 1 + spec.jitter)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -83,7 +86,7 @@ class ReconnectSession(ConnectionObserver):
         self._connect = connect
         self._publish = publish
         self._check_policy = check_policy
-        self._on_over = on_over  # reconnecting has given up (the receive queue ends)
+        self._on_over = on_over  # reconnecting is over, given up or closed (the receive queue ends)
         self._lock = threading.Lock()
         self._attempt = 0  # attempts since the connection was last open
         self._gap = False  # no open connection, and another attempt is planned or running
@@ -143,10 +146,16 @@ class ReconnectSession(ConnectionObserver):
         if timer is not None:
             timer.cancel()
         _reject(pending, "close() was called before the connection reopened")
+        # Between connections no close event will end the receive queue: the dropped
+        # connection's went out while reconnecting (the queue went on), and an attempt that
+        # never opened has none. (A connection still closing has its own to come.)
+        ends_queue = reconnecting and current.state in (State.CLOSED, State.CONNECTING)
         if current.state is State.CLOSED and (reconnecting or current is not seen):
             promise._resolve(True)  # between attempts, or an attempt that failed meanwhile
         else:
             current.close(spec, promise)
+        if ends_queue:
+            self._on_over()
 
     # ------------------------------------------------------------------ ConnectionObserver
     def opened(self, connection: ClientConnection) -> None:

@@ -108,6 +108,19 @@ def test_backoff_grows_by_factor_up_to_max_delay_within_the_jitter() -> None:
     assert [backoff_delay(spec, k, high) for k in (1, 2, 6)] == [1.2, 2.4, 36.0]
 
 
+@pytest.mark.parametrize("factor", [2, 1.5, 10])
+def test_backoff_stays_at_max_delay_however_many_attempts(factor: float) -> None:
+    """maxRetries -1 retries for ever: attempt 100,000 (days of outage) still waits maxDelay,
+    where initialDelay * factor**(k-1) has long left a float's range."""
+    options = {"initialDelay": 1, "maxDelay": 30, "factor": factor, "jitter": 0}
+    spec = parse_options({"reconnect": options}).reconnect
+    assert spec is not None
+    same = lambda a, b: a  # noqa: E731
+    assert [backoff_delay(spec, k, same) for k in (1025, 100_000)] == [30.0, 30.0]
+    spec = parse_options({"reconnect": {**options, "initialDelay": 0}}).reconnect
+    assert spec is not None and backoff_delay(spec, 100_000, same) == 0.0
+
+
 def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     now = time.time()
     assert parse_retry_after("2", now) == 2.0
@@ -659,6 +672,53 @@ def test_script_style_iteration_ends_with_the_error_when_reconnecting_gives_up(
     with pytest.raises(BusinessError):
         for _ in client:
             pass
+    assert client.state is State.CLOSED
+
+
+@pytest.mark.parametrize("phase", ["waiting", "attempting"])
+def test_script_style_close_between_connections_ends_receive(phase: str) -> None:
+    """close() while reconnecting, during the wait or during an attempt that has not opened
+    yet, ends the receive queue: a receive() blocked meanwhile raises 2302999 at once instead
+    of waiting for a connection that will not come."""
+    import ohws
+
+    attempting, listening = threading.Event(), threading.Event()
+
+    def drop_when_listened_to(peer: RawPeer) -> None:
+        peer.handshake()
+        listening.wait(TIMEOUT)
+        peer.send_close(1001, "going away")
+        peer.recv_until(0x8)
+
+    def stalled(peer: RawPeer) -> None:
+        peer.read_request()  # the attempt is under way; no answer until the client gives up
+        attempting.set()
+        peer.expect_eof()
+
+    spec = {"initialDelay": 0.05 if phase == "attempting" else 60.0, "maxDelay": 60.0, "jitter": 0}
+    with RawServer(_scripts(drop_when_listened_to, stalled), connections=2) as raw:
+        client = ohws.connect(raw.url, {"reconnect": spec}, timeout=TIMEOUT)
+        waiting = threading.Event()
+        client.on("reconnect", lambda info: waiting.set())
+        listening.set()
+        outcome: queue.Queue[Any] = queue.Queue()
+
+        def receive() -> None:
+            try:
+                outcome.put(client.receive(TIMEOUT))
+            except BaseException as exc:  # noqa: BLE001 - the outcome is the test's
+                outcome.put(exc)
+
+        reader = threading.Thread(target=receive)
+        reader.start()
+        assert (attempting if phase == "attempting" else waiting).wait(TIMEOUT)
+        assert client.state is State.CONNECTING
+        closed_at = time.monotonic()
+        assert client.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        error = outcome.get(timeout=TIMEOUT)
+        reader.join(TIMEOUT)
+    assert time.monotonic() - closed_at < TIMEOUT / 2  # not receive()'s own timeout
+    assert isinstance(error, BusinessError) and error.code == 2302999, error
     assert client.state is State.CLOSED
 
 
