@@ -706,7 +706,7 @@ def test_script_style_close_between_connections_ends_receive(phase: str) -> None
         def receive() -> None:
             try:
                 outcome.put(client.receive(TIMEOUT))
-            except BaseException as exc:  # noqa: BLE001 - the outcome is the test's
+            except BaseException as exc:  # the outcome is the test's
                 outcome.put(exc)
 
         reader = threading.Thread(target=receive)
