@@ -121,11 +121,12 @@ class ReconnectSession(ConnectionObserver):
         make_promise: Callable[[], Promise[bool]],
     ) -> Promise[bool] | None:
         """Keep a send made once a reconnecting end is known, for the next connection; None
-        when the current connection should take it (it is open and staying)."""
-        if not self.reconnecting(connection):
-            return None
+        when the current connection should take it (it is open and staying, or closed for good:
+        it rejects the send)."""
         with self._lock:
-            if self._over:  # closed or given up meanwhile: the connection rejects it
+            # One lock section with the append: an opened() between the check and the append
+            # flushed the kept sends without this one, which then waited for the next drop.
+            if self._over or not (self._gap or connection.unasked_end() in RECONNECTING_CODES):
                 return None
             promise = make_promise()
             self._pending.append(_Pending(opcode, payload, promise))

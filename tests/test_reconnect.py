@@ -218,6 +218,56 @@ def test_sends_during_the_gap_arrive_after_the_next_open_in_order(
     assert received == ["a", "b", "c"]
 
 
+def test_a_send_whose_check_is_overtaken_by_the_reopen_is_still_written(
+    ws: WebSocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send made during the gap, whose look at the gap is overtaken by the next open (and its
+    flush of the kept sends), is still written after that open, not kept for the next drop.
+    The window is forced by holding the sending thread right after that look until the open."""
+    from ohws._reconnect import ReconnectSession
+
+    reopened, listening = threading.Event(), threading.Event()
+    sending: list[threading.Thread] = []
+    look = ReconnectSession.reconnecting
+
+    def look_then_wait(self: ReconnectSession, connection: Any) -> bool:
+        answer = look(self, connection)
+        if threading.current_thread() in sending:
+            reopened.wait(TIMEOUT)
+        return answer
+
+    monkeypatch.setattr(ReconnectSession, "reconnecting", look_then_wait)
+    frames: queue.Queue[tuple[int, bool, bytes]] = queue.Queue()
+
+    def first(peer: RawPeer) -> None:
+        peer.handshake()
+        listening.wait(TIMEOUT)
+        peer.send_close(1012, "restart")
+        peer.recv_until(0x8)
+
+    def second(peer: RawPeer) -> None:
+        peer.handshake()
+        frames.put(peer.recv_frame())
+        peer.recv_until(0x8)
+
+    with RawServer(_scripts(first, second), connections=2) as raw:
+        timeline = Timeline(ws)
+        opens = itertools.count(1)
+        ws.on("open", lambda err, value: next(opens) == 2 and reopened.set())
+        ws.connect(raw.url, {"reconnect": {"initialDelay": 0.5, "jitter": 0}})
+        timeline.expect("open")
+        listening.set()
+        timeline.expect("close", "reconnect")
+        outcome: queue.Queue[Any] = queue.Queue()
+        sender = threading.Thread(target=lambda: outcome.put(ws.send("raced")))
+        sending.append(sender)
+        sender.start()
+        sent = outcome.get(timeout=TIMEOUT)
+        assert sent.result(TIMEOUT) is True
+        assert frames.get(timeout=TIMEOUT) == (0x1, True, b"raced")
+        ws.close().result(TIMEOUT)  # type: ignore[union-attr]
+
+
 def test_frames_not_written_at_a_drop_are_rejected_and_sends_after_it_wait_for_the_next_open(
     ws: WebSocket,
 ) -> None:
