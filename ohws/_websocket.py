@@ -445,6 +445,8 @@ def _check_timeout(timeout: object, where: str) -> float | None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
         raise parameter_error(f"{where} must be None or a number of seconds >= 0, not {timeout!r}")
+    if timeout > threading.TIMEOUT_MAX:  # inf, or longer than a thread can wait: no limit
+        return None
     return float(timeout)
 
 
@@ -494,12 +496,22 @@ def connect(
     opening = ws.connect(url, options)
     try:
         opening.result(limit)
+    except BusinessError:
+        raise
     except TimeoutError:
-        closing = ws.close()
-        assert closing is not None
-        closing._mark_observed()  # the abort is ours; its outcome is no news
+        _abort(ws)
         raise TimeoutError(f"ohws.connect: {url} was not open within {limit:g}s") from None
+    except BaseException:  # a KeyboardInterrupt: the attempt must not open unseen and stay open
+        _abort(ws)
+        raise
     return ws
+
+
+def _abort(ws: WebSocket) -> None:
+    """End the opening that ``ohws.connect`` gives up on."""
+    closing = ws.close()
+    assert closing is not None
+    closing._mark_observed()  # the abort is ours; its outcome is no news
 
 
 def createWebSocket(dispatcher: Dispatcher | None = None) -> WebSocket:

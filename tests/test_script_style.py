@@ -78,6 +78,43 @@ def test_bad_timeouts_are_401(timeout: Any) -> None:
     assert info.value.code == 401 and "timeout" in info.value.message
 
 
+@pytest.mark.parametrize("timeout", [float("inf"), 1e12])
+def test_a_timeout_longer_than_a_thread_can_wait_is_no_limit(
+    ohws_stub_server_factory: Any, timeout: float
+) -> None:
+    """timeout=inf (or longer than threading.TIMEOUT_MAX) waits as None does, where the
+    thread's wait would raise OverflowError (after the attempt had started, leaving it open)."""
+    stub = ohws_stub_server_factory(echo=False)
+    with ohws.connect(stub.url, timeout=timeout) as ws:
+        stub.send("worth the wait")
+        assert ws.receive(timeout) == "worth the wait"
+
+
+def test_an_interrupted_connect_leaves_no_connection_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt while ohws.connect waits for the opening ends the attempt: the server
+    sees the connection go, instead of it opening unseen behind the interrupted script."""
+    from ohws._promise import Promise
+
+    accepted, ended = threading.Event(), threading.Event()
+
+    def answer_late(peer: RawPeer) -> None:
+        peer.read_request()
+        accepted.set()
+        if peer.expect_eof():
+            ended.set()
+
+    def interrupted(self: Any, timeout: float | None = None) -> Any:
+        accepted.wait(TIMEOUT)
+        raise KeyboardInterrupt
+
+    with RawServer(answer_late) as raw:
+        monkeypatch.setattr(Promise, "result", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            ohws.connect(raw.url, timeout=TIMEOUT)
+        monkeypatch.undo()
+        assert ended.wait(TIMEOUT)
+
+
 def test_receive_timeout_is_validated(ohws_stub_server_factory: Any) -> None:
     """receive(timeout="x") is 401 naming the argument."""
     with (
