@@ -118,6 +118,7 @@ class Connection:
         "_abort_requested",
         "_answered",
         "_claimed",
+        "_close_out",
         "_close_received",
         "_close_sent",
         "_close_timer",
@@ -166,6 +167,7 @@ class Connection:
         self._close_received: Close | None = None
         self._reply_queued = False  # our answer to the peer's close or to its protocol error
         self._close_sent = False
+        self._close_out: threading.Event | None = None  # the reader waits for our close frame
         self._close_waiters: list[Promise[bool]] | None = None  # made by the first close()
         self._drain_timer: TimerHandle | None = None  # bounds the wait for the lane (SPEC 4.7)
         self._close_timer: TimerHandle | None = None
@@ -283,7 +285,9 @@ class Connection:
         with self._lock:
             self._close_sent = True
             hang_up = self._close_received is not None or self._failure is not None
-            sock = self._sock
+            sock, waiting = self._sock, self._close_out
+        if waiting is not None:
+            waiting.set()
         if hang_up:
             # Both close frames are exchanged (or we are failing the connection):
             # RFC 6455 7.1.1 lets us close TCP now (a server should be first to).
@@ -292,6 +296,7 @@ class Connection:
     def write_failed(self, exc: OSError) -> None:
         """A write failed: make sure the reader notices the broken connection."""
         _abort(self._sock)
+        self._stop_waiting_for_the_close_frame()
 
     def _arm_close_timer(self) -> None:
         assert self._lock.locked()
@@ -304,6 +309,24 @@ class Connection:
                 return
             sock = self._sock
         _abort(sock)
+        self._stop_waiting_for_the_close_frame()
+
+    def _stop_waiting_for_the_close_frame(self) -> None:
+        waiting = self._close_out
+        if waiting is not None:
+            waiting.set()
+
+    def _await_close_frame(self) -> None:
+        """The peer's TCP stream ended after its close frame (or its protocol error) and before
+        ours went out. It may have shut down only its sending side and still read: our replies
+        and our close frame go out first (SPEC 4.7, RFC 6455 5.5.1). Wait until that frame is
+        written, or a failed write or the close timer ends the wait (closeTimeout for the lane,
+        then closeTimeout for the writing, at most)."""
+        with self._lock:
+            if self._close_sent:
+                return
+            waiting = self._close_out = threading.Event()
+        waiting.wait(2 * self._options.close_timeout + 1)
 
     def _on_open_timeout(self) -> None:
         with self._lock:
@@ -565,6 +588,7 @@ class Connection:
             heartbeat.stop()
         if not done:
             _read_until_eof(sock)
+            self._await_close_frame()
         return self._finish_closed()
 
     def _send_ping(self, payload: bytes) -> None:

@@ -3,11 +3,13 @@
 A scripted server sends a message and its close frame at once; the client's message callback
 is held, and the test measures when the client's close reply reaches the server. Then, on
 both ends: nothing that arrives after the peer's close frame or its protocol error is
-delivered, even when it comes in the same read.
+delivered, even when it comes in the same read; and a peer that shuts down its sending side
+after its close frame still gets the replies and the close frame.
 """
 
 from __future__ import annotations
 
+import socket
 import struct
 import threading
 import time
@@ -19,7 +21,7 @@ from ohws import CloseResult, WebSocketServer, webSocket
 
 from .raw_client import MASK, RawClient
 from .recorder import Recorder
-from .server_support import ServerEvents, server, start
+from .server_support import ServerEvents, echo_on, server, start
 from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
 
 __all__ = ["server"]  # the fixture, imported
@@ -193,3 +195,50 @@ def test_server_delivers_nothing_received_after_the_clients_close_or_protocol_er
     raw.close()
     assert [args[0].data for name, args in seen if name == "messageReceive"] == ["before"]
     assert [args[1].code for name, args in seen if name == "close"] == [code]
+
+
+# ---------------------------------------------------------------- a peer that half-closes
+
+
+def test_client_answers_a_server_that_half_closes_after_its_close_frame() -> None:
+    """RFC 6455 5.5.1 and SPEC 4.7: a server that sends a message and its close frame, then
+    shuts down only its sending side, still gets the reply the message callback sends and
+    then the client's close frame, although EOF reached the client first."""
+    received: list[tuple[int, bytes]] = []
+
+    def half_close(peer: RawPeer) -> None:
+        peer.handshake()
+        peer.sock.sendall(frame_bytes(0x1, b"ping me") + frame_bytes(0x8, struct.pack("!H", 4000) + b"bye"))
+        peer.sock.shutdown(socket.SHUT_WR)
+        while True:
+            opcode, _, payload = peer.recv_frame()
+            received.append((opcode, payload))
+            if opcode == 0x8:
+                return
+
+    with RawServer(half_close) as raw:
+        ws = webSocket.createWebSocket()
+        rec = Recorder(ws)
+        ws.on("message", lambda err, data: ws.send(f"reply to {data}"))
+        ws.connect(raw.url)
+        assert rec.wait_for("close").value == CloseResult(4000, "bye")
+        raw.result()
+    assert received == [(0x1, b"reply to ping me"), (0x8, struct.pack("!H", 4000))]
+
+
+def test_server_answers_a_client_that_half_closes_after_its_close_frame(server: WebSocketServer) -> None:
+    """The same on the server: a client's message and close frame, then its sending side shut
+    down: the server's echo and its close frame still reach the client."""
+    events = ServerEvents(server)
+    echo_on(server)
+    start(server)
+    assert server.port is not None
+    raw = RawClient(server.port)
+    raw.handshake()
+    raw.sock.sendall(
+        frame_bytes(0x1, b"echo me", mask=MASK) + frame_bytes(0x8, struct.pack("!H", 4000), mask=MASK)
+    )
+    raw.sock.shutdown(socket.SHUT_WR)
+    assert raw.frames_until_close() == ([(0x1, b"echo me")], 4000)
+    assert [args[1].code for name, args in events.collect({"close": 1}) if name == "close"] == [4000]
+    raw.close()
