@@ -751,8 +751,12 @@ class ClientConnection(Connection):
 
     @property
     def retry_after(self) -> str | None:
-        """The ``Retry-After`` header of a response that refused the upgrade, if any."""
-        values = self._response.values("retry-after") if self._response is not None else []
+        """The ``Retry-After`` header of a 429 or 503 that refused the upgrade, if any: the
+        answers whose Retry-After the next attempt honours (SPEC 14)."""
+        response = self._response
+        if response is None or response.status not in (429, 503):
+            return None
+        values = response.values("retry-after")
         return values[0] if values else None
 
     def _handshake(self) -> bytes:
