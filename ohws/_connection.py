@@ -21,10 +21,19 @@ import logging
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+if sys.platform == "linux":
+    import fcntl
+    import termios
+
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ  # on a socket: its send queue's unsent bytes
+else:  # pragma: no cover - not Linux
+    _SIOCOUTQ = None
 
 from ._errors import BusinessError, ErrorCode, unknown_error
 from ._frames import CloseCode, FrameParser, Opcode, ProtocolError
@@ -118,6 +127,8 @@ class Connection:
         "_abort_requested",
         "_answered",
         "_claimed",
+        "_close_grace",
+        "_close_mark",
         "_close_out",
         "_close_received",
         "_close_sent",
@@ -167,6 +178,10 @@ class Connection:
         self._close_received: Close | None = None
         self._reply_queued = False  # our answer to the peer's close or to its protocol error
         self._close_sent = False
+        # What the close timer saw when armed: the writer's bytes written, the socket's unsent
+        # bytes; and whether it waits on because a slow peer was still reading
+        self._close_mark = (0, 0)
+        self._close_grace = False
         self._close_out: threading.Event | None = None  # the reader waits for our close frame
         self._close_waiters: list[Promise[bool]] | None = None  # made by the first close()
         self._drain_timer: TimerHandle | None = None  # bounds the wait for the lane (SPEC 4.7)
@@ -301,11 +316,24 @@ class Connection:
     def _arm_close_timer(self) -> None:
         assert self._lock.locked()
         if self._close_timer is None:
+            self._close_mark = (self._writer.bytes_written, _unsent(self._sock))
             self._close_timer = call_later(self._options.close_timeout, self._on_close_timeout)
 
     def _on_close_timeout(self) -> None:
+        """closeTimeout ran out. A peer that has stopped reading, or has our close frame and
+        has not answered, is aborted now. One that is still reading what we sent before our
+        close frame (written or sent on by the socket since the timer was armed) gets another
+        closeTimeout, and once it has the close frame one more to answer it."""
         with self._lock:
             if self.state is State.CLOSED:
+                return
+            self._close_timer = None
+            seen = (self._writer.bytes_written, _unsent(self._sock))
+            delivered = self._close_sent and seen[1] == 0
+            reading = seen != self._close_mark
+            if (reading and not delivered) or (delivered and self._close_grace):
+                self._close_grace = not delivered
+                self._arm_close_timer()
                 return
             sock = self._sock
         _abort(sock)
@@ -877,6 +905,17 @@ def _abort(sock: socket.socket | None) -> None:
         # socket.socket.shutdown, not SSLSocket.shutdown: the TLS object stays usable
         # by a thread that is inside a read or write right now.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _unsent(sock: socket.socket | None) -> int:
+    """Bytes in the socket's send queue the peer has not taken yet (Linux ``SIOCOUTQ``; 0
+    where unknown: then only the writer's own progress counts)."""
+    if sock is None or _SIOCOUTQ is None:
+        return 0
+    try:
+        return int.from_bytes(fcntl.ioctl(sock.fileno(), _SIOCOUTQ, bytes(4)), sys.byteorder, signed=True)
+    except (OSError, ValueError):
+        return 0
 
 
 def _settle_ending(sock: socket.socket | None, waiters: list[Promise[bool]]) -> None:

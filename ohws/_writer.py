@@ -27,6 +27,7 @@ from ._threads import connection_threads, run_named
 __all__ = ["FrameWriter", "Outgoing", "WriterOwner"]
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_PIECE = 256 * 1024  # the most the writer thread hands to one blocking send
 _CONTROL = (Opcode.PING, Opcode.PONG)
 
 
@@ -72,6 +73,7 @@ class FrameWriter:
         "_waiters",
         "_writing",
         "buffered_amount",
+        "bytes_written",
         "close_written",
     )
 
@@ -97,6 +99,8 @@ class FrameWriter:
         self._waiters = 0  # threads in stop()
         self.close_written = False
         self.buffered_amount = 0
+        #: bytes the writer thread has written so far: whether a slow peer still reads
+        self.bytes_written = 0
         self._thread_done: threading.Event | None = None  # set when the writer thread's job ends
 
     # ------------------------------------------------------------------ submitting
@@ -249,7 +253,7 @@ class FrameWriter:
                 for item in batch
             ]
             try:
-                sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+                _write_all_of(self, sock, frames[0] if len(frames) == 1 else b"".join(frames))
             except (OSError, ValueError) as exc:
                 self._failed(batch, exc if isinstance(exc, OSError) else OSError(str(exc)))
                 return
@@ -265,6 +269,21 @@ class FrameWriter:
             if close_written:
                 self._owner.close_written()
                 return  # nothing may follow a close frame
+
+
+def _write_all_of(writer: FrameWriter, sock: socket.socket, data: bytes) -> None:
+    """``sock.sendall(data)`` in pieces of at most ``_PIECE`` bytes, counted in
+    ``bytes_written`` as they go: a blocking send returns only once all it was given is
+    queued, so a slow peer's progress shows piece by piece (the close timer looks at it)."""
+    if len(data) <= _PIECE:
+        sock.sendall(data)
+        writer.bytes_written += len(data)
+        return
+    with memoryview(data) as view:
+        for start in range(0, len(data), _PIECE):
+            piece = view[start : start + _PIECE]
+            sock.sendall(piece)
+            writer.bytes_written += len(piece)
 
 
 def _outgoing(

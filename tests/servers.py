@@ -248,10 +248,14 @@ class RawServer:
     a server-side assertion (e.g. "client frames must be masked") is never lost.
     """
 
-    def __init__(self, script: Callable[[RawPeer], Any], connections: int = 1) -> None:
+    def __init__(
+        self, script: Callable[[RawPeer], Any], connections: int = 1, receive_buffer: int | None = None
+    ) -> None:
         self._script = script
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if receive_buffer is not None:  # inherited by the accepted sockets: a small TCP window
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(16)
         self._listener.settimeout(TIMEOUT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import itertools
 import queue
+import select
+import socket
 import struct
 import threading
 import time
@@ -451,6 +453,39 @@ def test_close_aborts_when_server_stops_reading() -> None:
         assert 2302999 in outcomes
         assert ws.bufferedAmount == 0
         done.set()
+
+
+def test_close_waits_while_a_slow_server_still_reads_the_sends_before_it() -> None:
+    """closeTimeout bounds a close whose writing stalls, not one whose writing goes on: a
+    server that reads the 12 MiB queued before the close at ~4 MB/s (longer than closeTimeout,
+    1 s) gets all of it, then the close frame; and it has closeTimeout from then on to answer
+    (it answers after 0.8 s), not what was left of the first closeTimeout."""
+    size = 12 << 20
+
+    def read_slowly(peer: RawPeer) -> tuple[int, bool]:
+        peer.handshake()
+        received = 0
+        while received < size:
+            received += len(peer.sock.recv(min(65536, size - received)))
+            time.sleep(0.015)  # the slow reader: ~4 MB/s
+        peer.recv_until(CLOSE)
+        time.sleep(0.8)  # a slow answer, within closeTimeout of the close frame
+        readable, _, _ = select.select([peer.sock], [], [], 0)  # EOF already, if it hung up
+        hung_up = bool(readable) and peer.sock.recv(1, socket.MSG_PEEK) == b""
+        peer.send_close(1000)
+        peer.expect_eof()
+        return received, hung_up
+
+    with RawServer(read_slowly, receive_buffer=65536) as server:
+        ws, rec = open_ws(server.url, {"closeTimeout": 1.0})
+        sent = ws.send(b"z" * (size - 14))  # with its 14-byte header: exactly `size` on the wire
+        started = time.monotonic()
+        closing = ws.close()
+        assert closing is not None and closing.result(TIMEOUT) is True
+        assert time.monotonic() - started > 2.0  # the writing outlasted closeTimeout twice
+        assert sent is not None and sent.result(TIMEOUT) is True
+        assert rec.wait_for("close").value == CloseResult(1000, "")
+        assert server.result() == (size, False)
 
 
 # ---------------------------------------------------------------- connection loss
