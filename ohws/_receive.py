@@ -42,13 +42,14 @@ class Ended(Exception):
         self.result = result
 
     def as_receive_error(self) -> BusinessError:
-        """What ``receive()`` raises: 2302999 giving the close code and reason."""
+        """What ``receive()`` raises: 2302999 giving the close code and reason, and the error
+        that ended it, if any."""
+        why = f" ({self.error.message})" if self.error is not None else ""
         if self.result is None:
-            why = f" ({self.error.message})" if self.error is not None else ""
             return unknown_error(f"the connection is closed and no message is left{why}")
         return unknown_error(
             f"the connection is closed (code {self.result.code}, reason {self.result.reason!r})"
-            " and no message is left"
+            f" and no message is left{why}"
         )
 
 
@@ -196,7 +197,7 @@ class QueuedSink(EventSink):
     delays a ``message`` callback of a message already read).
     """
 
-    __slots__ = ("_inner", "_queue", "reconnecting")
+    __slots__ = ("_inner", "_last_close", "_queue", "reconnecting")
 
     def __init__(self, inner: EventSink, queue: ReceiveQueue) -> None:
         self._inner = inner
@@ -204,10 +205,13 @@ class QueuedSink(EventSink):
         #: whether another connection follows this end (the reconnect option): then the
         #: queue goes on, one queue across reconnects (SPEC 14)
         self.reconnecting: Callable[[], bool] = lambda: False
+        self._last_close: CloseResult | None = None  # of a connection that dropped, reconnecting
 
     def emit(self, event: str, *args: Any) -> None:
         self._inner.emit(event, *args)
         if event in ("error", "close") and self.reconnecting():
+            if event == "close":
+                self._last_close = args[1]
             return
         if event == "error":
             self._queue.failed(args[0])
@@ -217,3 +221,8 @@ class QueuedSink(EventSink):
     def emit_message(self, data: Data) -> None:
         self._inner.emit_message(data)
         self._queue.put(data)
+
+    def reconnecting_over(self) -> None:
+        """Reconnecting gave up, or close() ended it between connections: the queue ends with
+        the close of the connection that dropped last."""
+        self._queue.closed(self._last_close)

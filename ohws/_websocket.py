@@ -296,7 +296,7 @@ class WebSocket:
                         attempt,
                         self._publish,
                         check_reconnect_policy(target.host),
-                        on_over=(lambda: queue.closed(None)) if queue is not None else (lambda: None),
+                        on_over=sink.reconnecting_over if isinstance(sink, QueuedSink) else (lambda: None),
                     )
                 self._session = session
                 self._connection = ClientConnection(target, options, context, self._sink, promise, session)

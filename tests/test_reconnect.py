@@ -730,6 +730,7 @@ def test_script_style_iteration_ends_with_the_error_when_reconnecting_gives_up(
     with pytest.raises(BusinessError) as info:
         client.receive(TIMEOUT)
     assert "gave up reconnecting after 1 attempt(s)" in str(info.value)
+    assert "(code 1001, reason " in str(info.value)  # the drop's close (SPEC 13), from stop()
     with pytest.raises(BusinessError):
         for _ in client:
             pass
@@ -780,6 +781,7 @@ def test_script_style_close_between_connections_ends_receive(phase: str) -> None
         reader.join(TIMEOUT)
     assert time.monotonic() - closed_at < TIMEOUT / 2  # not receive()'s own timeout
     assert isinstance(error, BusinessError) and error.code == 2302999, error
+    assert "(code 1001, reason 'going away')" in error.message  # the drop's close (SPEC 13)
     assert client.state is State.CLOSED
 
 
