@@ -180,7 +180,7 @@ class Connection:
         self._close_sent = False
         # What the close timer saw when armed: the writer's bytes written, the socket's unsent
         # bytes; and whether it waits on because a slow peer was still reading
-        self._close_mark = (0, 0)
+        self._close_mark = 0
         self._close_grace = False
         self._close_out: threading.Event | None = None  # the reader waits for our close frame
         self._close_waiters: list[Promise[bool]] | None = None  # made by the first close()
@@ -313,48 +313,61 @@ class Connection:
         _abort(self._sock)
         self._stop_waiting_for_the_close_frame()
 
+    def _taken_by_peer(self) -> int:
+        """Bytes of ours the peer's side has taken: written to the socket, less those still in
+        its send queue (where that is unknown, all written ones)."""
+        return self._writer.bytes_written - _unsent(self._sock)
+
     def _arm_close_timer(self) -> None:
         assert self._lock.locked()
         if self._close_timer is None:
-            self._close_mark = (self._writer.bytes_written, _unsent(self._sock))
+            self._close_mark = self._taken_by_peer()
             self._close_timer = call_later(self._options.close_timeout, self._on_close_timeout)
 
     def _on_close_timeout(self) -> None:
         """closeTimeout ran out. A peer that has stopped reading, or has our close frame and
-        has not answered, is aborted now. One that is still reading what we sent before our
-        close frame (written or sent on by the socket since the timer was armed) gets another
-        closeTimeout, and once it has the close frame one more to answer it."""
+        has not answered, is aborted now. One that took more of what we sent before our close
+        frame since the timer was armed gets another closeTimeout, and once it has the close
+        frame one more to answer it (``closeTimeout: 0`` aborts at once, always)."""
         with self._lock:
             if self.state is State.CLOSED:
                 return
             self._close_timer = None
-            seen = (self._writer.bytes_written, _unsent(self._sock))
-            delivered = self._close_sent and seen[1] == 0
-            reading = seen != self._close_mark
-            if (reading and not delivered) or (delivered and self._close_grace):
-                self._close_grace = not delivered
-                self._arm_close_timer()
-                return
+            if self._options.close_timeout > 0:
+                taken = self._taken_by_peer()
+                delivered = self._close_sent and _unsent(self._sock) == 0
+                reading = taken > self._close_mark and not delivered
+                if reading or (delivered and self._close_grace):
+                    self._close_grace = reading
+                    self._arm_close_timer()
+                    return
             sock = self._sock
         _abort(sock)
         self._stop_waiting_for_the_close_frame()
 
     def _stop_waiting_for_the_close_frame(self) -> None:
-        waiting = self._close_out
-        if waiting is not None:
-            waiting.set()
+        """Our close frame will not be written (the socket is aborted, or a write failed): a
+        reader waiting for it goes on, and one that comes to wait later does not wait."""
+        with self._lock:
+            waiting = self._close_out
+            if waiting is None:
+                self._close_out = _ALREADY_SET
+                return
+        waiting.set()
 
     def _await_close_frame(self) -> None:
         """The peer's TCP stream ended after its close frame (or its protocol error) and before
         ours went out. It may have shut down only its sending side and still read: our replies
         and our close frame go out first (SPEC 4.7, RFC 6455 5.5.1). Wait until that frame is
-        written, or a failed write or the close timer ends the wait (closeTimeout for the lane,
-        then closeTimeout for the writing, at most)."""
+        written, or a failed write or the close timer (always armed by then, after the lane's
+        drain timer at the latest) abandons it."""
         with self._lock:
             if self._close_sent:
                 return
-            waiting = self._close_out = threading.Event()
-        waiting.wait(2 * self._options.close_timeout + 1)
+            if self._close_out is None:
+                self._close_out = threading.Event()
+            waiting = self._close_out
+        waiting.wait()
 
     def _on_open_timeout(self) -> None:
         with self._lock:
@@ -905,6 +918,11 @@ def _abort(sock: socket.socket | None) -> None:
         # socket.socket.shutdown, not SSLSocket.shutdown: the TLS object stays usable
         # by a thread that is inside a read or write right now.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+#: a wait for our close frame that is over before it begins
+_ALREADY_SET = threading.Event()
+_ALREADY_SET.set()
 
 
 def _unsent(sock: socket.socket | None) -> int:

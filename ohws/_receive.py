@@ -197,7 +197,7 @@ class QueuedSink(EventSink):
     delays a ``message`` callback of a message already read).
     """
 
-    __slots__ = ("_inner", "_last_close", "_queue", "reconnecting")
+    __slots__ = ("_inner", "_queue", "_went_by", "reconnecting")
 
     def __init__(self, inner: EventSink, queue: ReceiveQueue) -> None:
         self._inner = inner
@@ -205,18 +205,23 @@ class QueuedSink(EventSink):
         #: whether another connection follows this end (the reconnect option): then the
         #: queue goes on, one queue across reconnects (SPEC 14)
         self.reconnecting: Callable[[], bool] = lambda: False
-        self._last_close: CloseResult | None = None  # of a connection that dropped, reconnecting
+        # The close of a connection that dropped while reconnecting, which did not end the
+        # queue; until another connection opens, or the queue ends
+        self._went_by: CloseResult | None = None
 
     def emit(self, event: str, *args: Any) -> None:
         self._inner.emit(event, *args)
         if event in ("error", "close") and self.reconnecting():
             if event == "close":
-                self._last_close = args[1]
+                self._went_by = args[1]
             return
         if event == "error":
             self._queue.failed(args[0])
         elif event == "close":
+            self._went_by = None
             self._queue.closed(args[1])
+        elif event == "open":
+            self._went_by = None
 
     def emit_message(self, data: Data) -> None:
         self._inner.emit_message(data)
@@ -224,5 +229,8 @@ class QueuedSink(EventSink):
 
     def reconnecting_over(self) -> None:
         """Reconnecting gave up, or close() ended it between connections: the queue ends with
-        the close of the connection that dropped last."""
-        self._queue.closed(self._last_close)
+        the close of the connection that dropped last, if that close went by without ending
+        it (otherwise it has ended, or a close event still to come ends it)."""
+        went_by, self._went_by = self._went_by, None
+        if went_by is not None:
+            self._queue.closed(went_by)

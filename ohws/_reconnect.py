@@ -86,7 +86,9 @@ class ReconnectSession(ConnectionObserver):
         self._connect = connect
         self._publish = publish
         self._check_policy = check_policy
-        self._on_over = on_over  # reconnecting is over, given up or closed (the receive queue ends)
+        # Reconnecting is over, given up or closed between connections: the receive queue ends
+        # unless a close event still will end it
+        self._on_over = on_over
         self._lock = threading.Lock()
         self._attempt = 0  # attempts since the connection was last open
         self._gap = False  # no open connection, and another attempt is planned or running
@@ -113,24 +115,26 @@ class ReconnectSession(ConnectionObserver):
                 return True
         return connection.unasked_end() in RECONNECTING_CODES
 
-    def queue(
+    def send(
         self,
         connection: ClientConnection,
         opcode: Opcode,
         payload: bytes,
         make_promise: Callable[[], Promise[bool]],
     ) -> Promise[bool] | None:
-        """Keep a send made once a reconnecting end is known, for the next connection; None
-        when the current connection should take it (it is open and staying, or closed for good:
-        it rejects the send)."""
+        """``ClientConnection.send`` for the session: a send made once a reconnecting end is
+        known is kept for the next connection; otherwise the session's latest connection takes
+        it (``connection``, the one the caller read, may have been replaced since: a send to
+        it would be rejected, or kept for a reconnect that already happened)."""
         with self._lock:
+            latest = self._current or connection
             # One lock section with the append: an opened() between the check and the append
             # flushed the kept sends without this one, which then waited for the next drop.
-            if self._over or not (self._gap or connection.unasked_end() in RECONNECTING_CODES):
-                return None
-            promise = make_promise()
-            self._pending.append(_Pending(opcode, payload, promise))
-            return promise
+            if not self._over and (self._gap or latest.unasked_end() in RECONNECTING_CODES):
+                promise = make_promise()
+                self._pending.append(_Pending(opcode, payload, promise))
+                return promise
+        return latest.send(opcode, payload, make_promise)
 
     def close(self, connection: ClientConnection, spec: CloseSpec, promise: Promise[bool]) -> None:
         """The application's close(): no more attempts; a wait is cancelled at once. It acts on
@@ -147,15 +151,14 @@ class ReconnectSession(ConnectionObserver):
         if timer is not None:
             timer.cancel()
         _reject(pending, "close() was called before the connection reopened")
-        # Between connections no close event will end the receive queue: the dropped
-        # connection's went out while reconnecting (the queue went on), and an attempt that
-        # never opened has none. (A connection still closing has its own to come.)
-        ends_queue = reconnecting and current.state in (State.CLOSED, State.CONNECTING)
         if current.state is State.CLOSED and (reconnecting or current is not seen):
             promise._resolve(True)  # between attempts, or an attempt that failed meanwhile
         else:
             current.close(spec, promise)
-        if ends_queue:
+        if reconnecting:
+            # The dropped connection's close event went by while reconnecting (the receive
+            # queue went on), and an attempt that never opened has none: the queue ends now
+            # (on_over does nothing if that close event is still to come).
             self._on_over()
 
     # ------------------------------------------------------------------ ConnectionObserver
@@ -190,9 +193,13 @@ class ReconnectSession(ConnectionObserver):
         """A connection that was open has ended (its ``close`` is out): reconnect if asked."""
         if connection.unasked_end() in RECONNECTING_CODES:
             with self._lock:
-                if self._over:
-                    return
-                self._gap = True
+                over = self._over
+                self._gap = not over
+            if over:
+                # close() came while this close event went by the receive queue as a
+                # reconnecting one (after the queue looked, before this call): it ends here.
+                self._on_over()
+                return
             self._plan(None, None, connection)
 
     def terminated(self, connection: ClientConnection) -> None:

@@ -54,7 +54,6 @@ HANDSHAKE_TIMEOUT = 10.0
 #: 5 s for the close handshake.
 _SERVER_OPTIONS = ConnectOptions()
 _GOING_AWAY = CloseSpec(1001, "server is going away")
-_STOP_GRACE = 1.0  # beyond the close handshake's own limits, for the threads to finish
 _numbers = itertools.count(1)
 
 
@@ -80,15 +79,17 @@ def _client_failed(client: WebSocketConnection, why: str, status: int = 0) -> Bu
 class _ServerSink(EventSink):
     """One client's engine events, as the server's events on the server's lane."""
 
-    __slots__ = ("_client", "_server")
+    __slots__ = ("_client", "_server", "connection")
 
     def __init__(self, server: WebSocketServer, client: WebSocketConnection) -> None:
         self._server = server
         self._client = client
+        self.connection: _ClientConnection | None = None  # the engine it reports for
 
     def emit(self, event: str, *args: Any) -> None:
         if event == "close":
-            self._server._closed(self._client, args[1])
+            assert self.connection is not None
+            self._server._closed(self._client, args[1], self.connection)
         elif event == "error":
             self._server._emit("error", args[0])
 
@@ -117,7 +118,9 @@ class _ClientConnection(Connection):
         context: ssl.SSLContext | None,
         protocols: tuple[str, ...],
     ) -> None:
-        super().__init__(_SERVER_OPTIONS, _ServerSink(server, client), HANDSHAKE_TIMEOUT)
+        sink = _ServerSink(server, client)
+        super().__init__(_SERVER_OPTIONS, sink, HANDSHAKE_TIMEOUT)
+        sink.connection = self
         self._server = server
         self._raw = sock
         self.client = client
@@ -301,11 +304,10 @@ class WebSocketServer:
                 connections = [mine for mine, by in self._connections.items() if by is listener]
             for connection in connections:
                 connection.close(_GOING_AWAY)
-            # Each close ends within its drain and close handshake limits, then aborts.
-            limit = 2 * _SERVER_OPTIONS.close_timeout + _STOP_GRACE
-            deadline = time.monotonic() + limit
+            # Each close ends within its drain and close handshake limits, then aborts; a
+            # client that is still reading the sends queued before the close gets them all.
             for connection in connections:
-                connection.done.wait(max(deadline - time.monotonic(), 0.0))
+                connection.done.wait()
             with self._lock:
                 if self._listener is None:  # not started again meanwhile
                     self.port = None
@@ -357,19 +359,18 @@ class WebSocketServer:
             self._clients[connection.client] = connection
         self._emit("connect", connection.client)
 
-    def _closed(self, client: WebSocketConnection, result: CloseResult) -> None:
+    def _closed(
+        self, client: WebSocketConnection, result: CloseResult, connection: _ClientConnection
+    ) -> None:
         with self._lock:
-            connection = self._clients.get(client)
-            if connection is not None:
-                # Its place under the client limits is free before anyone hears of the close:
-                # a client that reconnects on the event is admitted (its thread ends later).
-                self._admitted.pop(connection, None)
+            # Its place under the client limits is free before anyone hears of the close: a
+            # client that reconnects on the event is admitted (its thread ends later).
+            self._admitted.pop(connection, None)
         # The client stays known until the callbacks queued before its close have run: an echo
         # among them is refused as sent to a closed connection (2302999, no news: the close
         # event tells), not as to an unknown one (2302006, which a promise nobody looks at
         # would log for every message still queued).
-        if connection is not None:
-            self._lane.submit_barrier(functools.partial(self._gone, client, connection))
+        self._lane.submit_barrier(functools.partial(self._gone, client, connection))
         self._emit("close", client, result)
 
     def _gone(self, client: WebSocketConnection, connection: _ClientConnection) -> None:
@@ -393,10 +394,11 @@ class WebSocketServer:
         A dict ``{"clientIP": ..., "clientPort": ...}`` names it too, as an ArkTS object
         literal of the ``WebSocketConnection`` interface does.
         """
-        if connection is MISSING:
-            raise parameter_error("the connection is missing")
-        if isinstance(connection, Mapping):
-            connection = _connection_of(connection)
+        if type(connection) is not WebSocketConnection:
+            if connection is MISSING:
+                raise parameter_error("the connection is missing")
+            if isinstance(connection, Mapping):
+                connection = _connection_of(connection)
         if not isinstance(connection, WebSocketConnection):
             raise parameter_error(
                 f"connection must be a WebSocketConnection, not {type(connection).__name__}"

@@ -341,9 +341,10 @@ class WebSocket:
         if connection is None:
             error = unknown_error("the WebSocket is not open (never connected)")
             return self._failed(callback, error)
-        promise = None if session is None else session.queue(connection, opcode, payload, self._new_promise)
-        if promise is None:
+        if session is None:
             promise = connection.send(opcode, payload, self._new_promise)
+        else:
+            promise = session.send(connection, opcode, payload, self._new_promise)
         if promise is not None:
             return self._outcome(callback, promise)
         # Written already: no promise object needed for a callback, a shared resolved one otherwise.

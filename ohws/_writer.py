@@ -99,7 +99,7 @@ class FrameWriter:
         self._waiters = 0  # threads in stop()
         self.close_written = False
         self.buffered_amount = 0
-        #: bytes the writer thread has written so far: whether a slow peer still reads
+        #: bytes written to the socket so far (the close timer's measure of a slow peer)
         self.bytes_written = 0
         self._thread_done: threading.Event | None = None  # set when the writer thread's job ends
 
@@ -137,6 +137,7 @@ class FrameWriter:
             return failed.promise or True
         with self._lock:
             self._writing = False
+            self.bytes_written += sent
             if sent < len(frame):
                 partial = _outgoing(opcode, payload, make_promise, frame[sent:])
                 self._queue.insert(0, partial)

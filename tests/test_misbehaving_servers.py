@@ -455,6 +455,36 @@ def test_close_aborts_when_server_stops_reading() -> None:
         done.set()
 
 
+def test_a_server_that_closes_and_stops_reading_is_aborted_after_close_timeout() -> None:
+    """The server sends its close frame and reads nothing more, with the client's writes
+    blocked behind 16 MiB: the close reply cannot go out, and closeTimeout (0.5 s) after the
+    server's close the client aborts and reports the close, not later (the reader, woken by
+    the abort, goes on at once instead of waiting for a close frame that will never go out)."""
+    queued, done = threading.Event(), threading.Event()
+
+    def close_and_stop_reading(peer: RawPeer) -> float:
+        peer.handshake()
+        queued.wait(TIMEOUT)  # until the client's send is queued behind a full socket
+        closed_at = time.monotonic()  # before the close leaves: the client's clock starts after
+        peer.send_close(1000, "bye")
+        done.wait(TIMEOUT)
+        return closed_at
+
+    with RawServer(close_and_stop_reading, receive_buffer=65536) as server:
+        ws, rec = open_ws(server.url, {"closeTimeout": 0.5})
+        pending = ws.send(b"z" * (16 << 20))
+        assert ws.bufferedAmount > 0
+        queued.set()
+        rec.wait_for("close")
+        reported_at = time.monotonic()
+        done.set()
+        closed_at = server.result()
+    assert 0.5 <= reported_at - closed_at < 1.5
+    assert pending is not None
+    with pytest.raises(BusinessError):
+        pending.result(TIMEOUT)
+
+
 def test_close_waits_while_a_slow_server_still_reads_the_sends_before_it() -> None:
     """closeTimeout bounds a close whose writing stalls, not one whose writing goes on: a
     server that reads the 12 MiB queued before the close at ~4 MB/s (longer than closeTimeout,

@@ -218,25 +218,25 @@ def test_sends_during_the_gap_arrive_after_the_next_open_in_order(
     assert received == ["a", "b", "c"]
 
 
-def test_a_send_whose_check_is_overtaken_by_the_reopen_is_still_written(
+def test_a_send_overtaken_by_the_reopen_is_still_written(
     ws: WebSocket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A send made during the gap, whose look at the gap is overtaken by the next open (and its
-    flush of the kept sends), is still written after that open, not kept for the next drop.
-    The window is forced by holding the sending thread right after that look until the open."""
+    """A send begun during the gap (it has read the dropped connection as the current one)
+    and overtaken by the next open (and its flush of the kept sends) is still written, on the
+    new connection, not kept for the next drop. The window is forced by holding the sending
+    thread between its read of the connection and the session's handling of the send."""
     from ohws._reconnect import ReconnectSession
 
     reopened, listening = threading.Event(), threading.Event()
     sending: list[threading.Thread] = []
-    look = ReconnectSession.reconnecting
+    handle = ReconnectSession.send
 
-    def look_then_wait(self: ReconnectSession, connection: Any) -> bool:
-        answer = look(self, connection)
+    def wait_then_handle(self: ReconnectSession, connection: Any, *args: Any) -> Any:
         if threading.current_thread() in sending:
             reopened.wait(TIMEOUT)
-        return answer
+        return handle(self, connection, *args)
 
-    monkeypatch.setattr(ReconnectSession, "reconnecting", look_then_wait)
+    monkeypatch.setattr(ReconnectSession, "send", wait_then_handle)
     frames: queue.Queue[tuple[int, bool, bytes]] = queue.Queue()
 
     def first(peer: RawPeer) -> None:
