@@ -274,6 +274,7 @@ class Connection:
         elif reply:
             self._send_close_reply()
         elif state is State.OPEN:
+            self._stop_heartbeat()
             self._writer.submit(Opcode.CLOSE, _close_payload(spec.code, spec.reason))
 
     def unasked_end(self) -> int | None:
@@ -313,6 +314,14 @@ class Connection:
         _abort(self._sock)
         self._stop_waiting_for_the_close_frame()
 
+    def _stop_heartbeat(self) -> None:
+        """Our close frame is on its way, and the close timer bounds what follows. No ping can
+        be written after that frame, so the heartbeat would take a peer that is still reading
+        our queued sends, and sends nothing, for a dead one."""
+        heartbeat = self._heartbeat
+        if heartbeat is not None:
+            heartbeat.stop()
+
     def _taken_by_peer(self) -> int:
         """Bytes of ours the peer's side has taken: written to the socket, less those still in
         its send queue (where that is unknown, all written ones)."""
@@ -326,9 +335,10 @@ class Connection:
 
     def _on_close_timeout(self) -> None:
         """closeTimeout ran out. A peer that has stopped reading, or has our close frame and
-        has not answered, is aborted now. One that took more of what we sent before our close
-        frame since the timer was armed gets another closeTimeout, and once it has the close
-        frame one more to answer it (``closeTimeout: 0`` aborts at once, always)."""
+        has not answered, is aborted now. One that took at least ``_CLOSE_PROGRESS`` more bytes
+        of what we sent before our close frame since the timer was armed gets another
+        closeTimeout, and once it has the close frame one more to answer it (``closeTimeout:
+        0`` aborts at once, always)."""
         with self._lock:
             if self.state is State.CLOSED:
                 return
@@ -336,7 +346,7 @@ class Connection:
             if self._options.close_timeout > 0:
                 taken = self._taken_by_peer()
                 delivered = self._close_sent and _unsent(self._sock) == 0
-                reading = taken > self._close_mark and not delivered
+                reading = taken - self._close_mark >= _CLOSE_PROGRESS and not delivered
                 if reading or (delivered and self._close_grace):
                     self._close_grace = reading
                     self._arm_close_timer()
@@ -672,6 +682,7 @@ class Connection:
                 self._drain_timer.cancel()
             self._arm_close_timer()
             failure, received = self._failure, self._close_received
+        self._stop_heartbeat()
         if failure is not None:
             payload = _close_payload(failure.code, failure.reason)
         else:
@@ -920,6 +931,10 @@ def _abort(sock: socket.socket | None) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+#: what a peer must take of our sends in each closeTimeout while we close, not to be taken for
+#: one that has stopped reading (16 KiB: 3.2 KB/s at the default 5 s): a peer trickling less
+#: would hold a close, and a server's stop(), open for hours
+_CLOSE_PROGRESS = 16 * 1024
 #: a wait for our close frame that is over before it begins
 _ALREADY_SET = threading.Event()
 _ALREADY_SET.set()

@@ -227,6 +227,10 @@ class QueuedSink(EventSink):
         self._inner.emit_message(data)
         self._queue.put(data)
 
+    def begin(self) -> None:
+        """A new ``connect()``: a close that went by in an earlier one is no longer news."""
+        self._went_by = None
+
     def reconnecting_over(self) -> None:
         """Reconnecting gave up, or close() ended it between connections: the queue ends with
         the close of the connection that dropped last, if that close went by without ending

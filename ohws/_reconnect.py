@@ -143,6 +143,8 @@ class ReconnectSession(ConnectionObserver):
             seen = self._current or connection
         reconnecting = self.reconnecting(seen)
         with self._lock:
+            # A drop since the look above has reached ended() if the gap has begun.
+            reconnecting = reconnecting or self._gap
             self._over = True
             self._gap = False
             current = self._current or connection
@@ -158,7 +160,8 @@ class ReconnectSession(ConnectionObserver):
         if reconnecting:
             # The dropped connection's close event went by while reconnecting (the receive
             # queue went on), and an attempt that never opened has none: the queue ends now
-            # (on_over does nothing if that close event is still to come).
+            # (on_over does nothing if that close event is still to come; and a connection
+            # that has reopened since is not reconnecting: its own close event ends it).
             self._on_over()
 
     # ------------------------------------------------------------------ ConnectionObserver

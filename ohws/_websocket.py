@@ -282,6 +282,8 @@ class WebSocket:
                 queue = self._queue
                 if queue is not None:
                     queue.begin(options.max_queue)
+                    if isinstance(self._sink, QueuedSink):
+                        self._sink.begin()
                     promise._on_settled(lambda error: _open_failed(queue, error))
                 session = None
                 if options.reconnect is not None:

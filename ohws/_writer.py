@@ -27,7 +27,7 @@ from ._threads import connection_threads, run_named
 __all__ = ["FrameWriter", "Outgoing", "WriterOwner"]
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-_PIECE = 256 * 1024  # the most the writer thread hands to one blocking send
+_PIECE = 64 * 1024  # the most the writer thread hands to one blocking send
 _CONTROL = (Opcode.PING, Opcode.PONG)
 
 
@@ -273,7 +273,7 @@ class FrameWriter:
 
 
 def _write_all_of(writer: FrameWriter, sock: socket.socket, data: bytes) -> None:
-    """``sock.sendall(data)`` in pieces of at most ``_PIECE`` bytes, counted in
+    """``sock.sendall(data)`` in pieces of at most ``_PIECE`` bytes, each counted in
     ``bytes_written`` as they go: a blocking send returns only once all it was given is
     queued, so a slow peer's progress shows piece by piece (the close timer looks at it)."""
     if len(data) <= _PIECE:

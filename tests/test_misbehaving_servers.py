@@ -485,11 +485,35 @@ def test_a_server_that_closes_and_stops_reading_is_aborted_after_close_timeout()
         pending.result(TIMEOUT)
 
 
+def test_close_does_not_wait_for_a_server_that_only_trickles() -> None:
+    """A server that takes ~4 KB/s of the sends queued before the close (less than 16 KiB per
+    closeTimeout) counts as one that has stopped reading: aborted after closeTimeout, not
+    waited for until the 4 MiB have trickled through (SPEC 4.3, and 11 for stop())."""
+    done = threading.Event()
+
+    def trickle(peer: RawPeer) -> None:
+        peer.handshake()
+        while not done.wait(0.25):
+            peer.sock.recv(1024)
+
+    with RawServer(trickle, receive_buffer=65536) as server:
+        ws, rec = open_ws(server.url, {"closeTimeout": 0.5})
+        pending = ws.send(b"z" * (4 << 20))
+        with takes(0.5, "close with closeTimeout 0.5 to a server taking ~4 KB/s"):
+            assert ws.close().result(TIMEOUT) is True  # type: ignore[union-attr]
+        done.set()
+        assert rec.wait_for("close").value == CloseResult(1000, "")
+        assert pending is not None
+        with pytest.raises(BusinessError):
+            pending.result(TIMEOUT)
+
+
 def test_close_waits_while_a_slow_server_still_reads_the_sends_before_it() -> None:
     """closeTimeout bounds a close whose writing stalls, not one whose writing goes on: a
     server that reads the 12 MiB queued before the close at ~4 MB/s (longer than closeTimeout,
     1 s) gets all of it, then the close frame; and it has closeTimeout from then on to answer
-    (it answers after 0.8 s), not what was left of the first closeTimeout."""
+    (it answers after 0.8 s), not what was left of the first closeTimeout. It sends nothing
+    meanwhile, and the heartbeat (1 s + 1 s here) does not take it for a dead peer."""
     size = 12 << 20
 
     def read_slowly(peer: RawPeer) -> tuple[int, bool]:
@@ -507,7 +531,7 @@ def test_close_waits_while_a_slow_server_still_reads_the_sends_before_it() -> No
         return received, hung_up
 
     with RawServer(read_slowly, receive_buffer=65536) as server:
-        ws, rec = open_ws(server.url, {"closeTimeout": 1.0})
+        ws, rec = open_ws(server.url, {"closeTimeout": 1.0, "pingInterval": 1, "pongTimeout": 1})
         sent = ws.send(b"z" * (size - 14))  # with its 14-byte header: exactly `size` on the wire
         started = time.monotonic()
         closing = ws.close()
