@@ -11,6 +11,7 @@ import pytest
 
 from ohws import BusinessError, WebSocketServer, webSocket
 
+from .raw_client import RawClient
 from .servers import TIMEOUT
 
 
@@ -67,3 +68,14 @@ def code_of(promise: Any) -> int:
 
 def echo_on(srv: WebSocketServer) -> None:
     srv.on("messageReceive", lambda message: srv.send(message.data, message.clientConnection))
+
+
+def echoing_to_a_raw_client(srv: WebSocketServer) -> tuple[ServerEvents, RawClient]:
+    """The server started as an echo, its events recorded, and a raw client past its handshake."""
+    events = ServerEvents(srv)
+    echo_on(srv)
+    start(srv)
+    assert srv.port is not None
+    raw = RawClient(srv.port)
+    raw.handshake()
+    return events, raw

@@ -21,7 +21,7 @@ from ohws import CloseResult, WebSocketServer, webSocket
 
 from .raw_client import MASK, RawClient
 from .recorder import Recorder
-from .server_support import ServerEvents, echo_on, server, start
+from .server_support import ServerEvents, echoing_to_a_raw_client, server, start
 from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
 
 __all__ = ["server"]  # the fixture, imported
@@ -229,12 +229,7 @@ def test_client_answers_a_server_that_half_closes_after_its_close_frame() -> Non
 def test_server_answers_a_client_that_half_closes_after_its_close_frame(server: WebSocketServer) -> None:
     """The same on the server: a client's message and close frame, then its sending side shut
     down: the server's echo and its close frame still reach the client."""
-    events = ServerEvents(server)
-    echo_on(server)
-    start(server)
-    assert server.port is not None
-    raw = RawClient(server.port)
-    raw.handshake()
+    events, raw = echoing_to_a_raw_client(server)
     raw.sock.sendall(
         frame_bytes(0x1, b"echo me", mask=MASK) + frame_bytes(0x8, struct.pack("!H", 4000), mask=MASK)
     )

@@ -239,11 +239,7 @@ def test_a_send_overtaken_by_the_reopen_is_still_written(
     monkeypatch.setattr(ReconnectSession, "send", wait_then_handle)
     frames: queue.Queue[tuple[int, bool, bytes]] = queue.Queue()
 
-    def first(peer: RawPeer) -> None:
-        peer.handshake()
-        listening.wait(TIMEOUT)
-        peer.send_close(1012, "restart")
-        peer.recv_until(0x8)
+    first = _close_once_listened_to(listening, 1012, "restart")
 
     def second(peer: RawPeer) -> None:
         peer.handshake()
@@ -372,6 +368,19 @@ def _open_unless_dropped(peer: RawPeer) -> None:
     handshake ends the script quietly; only a completed handshake opens."""
     with contextlib.suppress(OSError):
         _stay_open(peer)
+
+
+def _close_once_listened_to(listening: threading.Event, code: int, reason: str) -> Any:
+    """A script that opens, then closes with ``code`` once the test has set ``listening``
+    (its listeners are on: an event before that would be missed)."""
+
+    def script(peer: RawPeer) -> None:
+        peer.handshake()
+        listening.wait(TIMEOUT)
+        peer.send_close(code, reason)
+        peer.recv_until(0x8)
+
+    return script
 
 
 def _scripts(*scripts: Any) -> Any:
@@ -746,11 +755,7 @@ def test_script_style_close_between_connections_ends_receive(phase: str) -> None
 
     attempting, listening = threading.Event(), threading.Event()
 
-    def drop_when_listened_to(peer: RawPeer) -> None:
-        peer.handshake()
-        listening.wait(TIMEOUT)
-        peer.send_close(1001, "going away")
-        peer.recv_until(0x8)
+    drop_when_listened_to = _close_once_listened_to(listening, 1001, "going away")
 
     def stalled(peer: RawPeer) -> None:
         peer.read_request()  # the attempt is under way; no answer until the client gives up

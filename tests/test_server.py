@@ -92,35 +92,29 @@ def test_third_party_client(server: WebSocketServer) -> None:
     assert events.wait_for("close")[1].code == 1000
 
 
-def test_server_close_and_send_to_a_connection(server: WebSocketServer) -> None:
-    """send(data, conn) and close(conn, options) reach that client."""
+@pytest.mark.parametrize(
+    "named",
+    [
+        lambda client: client,
+        # a dict of its address, as ArkTS code that builds the connection as a literal passes it
+        lambda client: {"clientIP": client.clientIP, "clientPort": client.clientPort},
+    ],
+    ids=["WebSocketConnection", "dict"],
+)
+def test_server_close_and_send_to_a_connection(server: WebSocketServer, named: Any) -> None:
+    """send(data, conn) and close(conn, options) reach that client, named by its
+    WebSocketConnection or by a dict {"clientIP", "clientPort"}."""
     events = ServerEvents(server)
     url = start(server)
     ws = webSocket.createWebSocket()
     rec = Recorder(ws)
     ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
     (client,) = events.wait_for("connect")
-    assert server.send(bytearray(b"push"), client).result(TIMEOUT) is True
+    assert server.send(bytearray(b"push"), named(client)).result(TIMEOUT) is True
     assert rec.wait_for("message").value == b"push"
-    assert server.close(client, {"code": 4100, "reason": "kicked"}).result(TIMEOUT) is True
+    assert server.close(named(client), {"code": 4100, "reason": "kicked"}).result(TIMEOUT) is True
     assert rec.wait_for("close").value == CloseResult(4100, "kicked")
     assert events.wait_for("close") == (client, CloseResult(4100, "kicked"))
-
-
-def test_a_connection_may_be_named_by_a_dict_of_its_address(server: WebSocketServer) -> None:
-    """send and close take {"clientIP", "clientPort"} for a client, as ArkTS code that builds
-    the WebSocketConnection as an object literal passes it."""
-    events = ServerEvents(server)
-    url = start(server)
-    ws = webSocket.createWebSocket()
-    rec = Recorder(ws)
-    ws.connect(url).result(TIMEOUT)  # type: ignore[union-attr]
-    (client,) = events.wait_for("connect")
-    literal = {"clientIP": client.clientIP, "clientPort": client.clientPort}
-    assert server.send("by address", literal).result(TIMEOUT) is True
-    assert rec.wait_for("message").value == "by address"
-    assert server.close(literal, {"code": 4101, "reason": "by address"}).result(TIMEOUT) is True
-    assert events.wait_for("close") == (client, CloseResult(4101, "by address"))
 
 
 def test_echoes_queued_for_a_client_that_ended_meanwhile_log_nothing(

@@ -25,7 +25,7 @@ from ohws._options import ConnectOptions
 from .certs import Certs
 from .raw_client import MASK, RawClient, upgrade_request
 from .recorder import Recorder
-from .server_support import ServerEvents, code_of, echo_on, server, start
+from .server_support import ServerEvents, code_of, echo_on, echoing_to_a_raw_client, server, start
 from .servers import TIMEOUT, RawPeer, RawServer, frame_bytes
 
 __all__ = ["server"]  # the fixture, imported
@@ -103,12 +103,7 @@ def test_server_reply_goes_out_before_the_1002_it_fails_the_connection_with(
 ) -> None:
     """SPEC 4.7 on a protocol error: a message then a frame with reserved bits; the echo of
     the message is written before the server's 1002 close; then error and close(1002)."""
-    events = ServerEvents(server)
-    echo_on(server)
-    start(server)
-    assert server.port is not None
-    raw = RawClient(server.port)
-    raw.handshake()
+    events, raw = echoing_to_a_raw_client(server)
     # One write, so the bad frame is read before the echo could be sent.
     raw.sock.sendall(
         frame_bytes(0x1, b"before the bad frame", mask=MASK) + frame_bytes(0x1, b"bad", rsv=0b100, mask=MASK)
