@@ -178,8 +178,8 @@ class Connection:
         self._close_received: Close | None = None
         self._reply_queued = False  # our answer to the peer's close or to its protocol error
         self._close_sent = False
-        # What the close timer saw when armed: the writer's bytes written, the socket's unsent
-        # bytes; and whether it waits on because a slow peer was still reading
+        # The bytes the peer had taken when the close timer was armed (_taken_by_peer), and
+        # whether the timer waits on once more because a slow peer was still reading
         self._close_mark = 0
         self._close_grace = False
         self._close_out: threading.Event | None = None  # the reader waits for our close frame
