@@ -322,15 +322,16 @@ class Connection:
         if heartbeat is not None:
             heartbeat.stop()
 
-    def _taken_by_peer(self) -> int:
-        """Bytes of ours the peer's side has taken: written to the socket, less those still in
-        its send queue (where that is unknown, all written ones)."""
-        return self._writer.bytes_written - _unsent(self._sock)
+    def _taken_by_peer(self) -> tuple[int, int]:
+        """Bytes of ours the peer's side has taken (written to the socket, less those still in
+        its send queue; where that is unknown, all written ones), and those still queued."""
+        unsent = _unsent(self._sock)
+        return self._writer.bytes_written - unsent, unsent
 
     def _arm_close_timer(self) -> None:
         assert self._lock.locked()
         if self._close_timer is None:
-            self._close_mark = self._taken_by_peer()
+            self._close_mark, _ = self._taken_by_peer()
             self._close_timer = call_later(self._options.close_timeout, self._on_close_timeout)
 
     def _on_close_timeout(self) -> None:
@@ -344,8 +345,8 @@ class Connection:
                 return
             self._close_timer = None
             if self._options.close_timeout > 0:
-                taken = self._taken_by_peer()
-                delivered = self._close_sent and _unsent(self._sock) == 0
+                taken, unsent = self._taken_by_peer()
+                delivered = self._close_sent and unsent == 0
                 reading = taken - self._close_mark >= _CLOSE_PROGRESS and not delivered
                 if reading or (delivered and self._close_grace):
                     self._close_grace = reading
